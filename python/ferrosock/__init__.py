@@ -1,0 +1,105 @@
+"""ferrosock: Python's ``socket`` module on Rust (PyO3, socket2, tokio).
+
+``import ferrosock as socket`` and a program written for the stdlib runs on Rust-backed
+sockets: the same classes of exceptions with the same errno and message, the same timeouts and
+blocking rules, Ctrl-C working while blocked. Constants, exception classes and name-resolution
+helpers are the stdlib's own objects, so values, enums and ``except socket.timeout`` all agree.
+"""
+
+from __future__ import annotations
+
+import socket as _std
+
+from . import _native
+from ._functions import create_connection, create_server, fromfd, has_dualstack_ipv6, socketpair
+from ._native import dup, getdefaulttimeout, setdefaulttimeout
+from ._sockobj import SocketIO, SocketType, socket
+
+# The stdlib's own exception classes: `except socket.timeout` catches ferrosock's timeouts.
+from socket import error, gaierror, herror, timeout
+
+# The stdlib's enums and its resolution/conversion helpers (pure functions of the platform).
+from socket import (
+    AddressFamily,
+    AddressInfo,
+    MsgFlag,
+    SocketKind,
+    close,
+    getaddrinfo,
+    getfqdn,
+    gethostbyaddr,
+    gethostbyname,
+    gethostbyname_ex,
+    gethostname,
+    getnameinfo,
+    getprotobyname,
+    getservbyname,
+    getservbyport,
+    has_ipv6,
+    htonl,
+    htons,
+    if_indextoname,
+    if_nameindex,
+    if_nametoindex,
+    inet_aton,
+    inet_ntoa,
+    inet_ntop,
+    inet_pton,
+    ntohl,
+    ntohs,
+    sethostname,
+)
+
+__version__: str = _native.__version__
+
+# Every constant of the platform's socket module (AF_*, SOCK_*, SOL_*, SO_*, IPPROTO_*, TCP_*,
+# SHUT_*, MSG_*, ...), as the stdlib's own objects: enum members where the stdlib has them.
+_CONSTANTS = {name: value for name, value in vars(_std).items() if name.isupper() and name[0] != "_"}
+globals().update(_CONSTANTS)
+
+__all__ = [
+    "socket",
+    "SocketType",
+    "SocketIO",
+    "AddressFamily",
+    "AddressInfo",
+    "MsgFlag",
+    "SocketKind",
+    "error",
+    "gaierror",
+    "herror",
+    "timeout",
+    "create_connection",
+    "create_server",
+    "fromfd",
+    "socketpair",
+    "dup",
+    "close",
+    "getdefaulttimeout",
+    "setdefaulttimeout",
+    "has_dualstack_ipv6",
+    "has_ipv6",
+    "getaddrinfo",
+    "getfqdn",
+    "gethostbyaddr",
+    "gethostbyname",
+    "gethostbyname_ex",
+    "gethostname",
+    "getnameinfo",
+    "getprotobyname",
+    "getservbyname",
+    "getservbyport",
+    "htonl",
+    "htons",
+    "ntohl",
+    "ntohs",
+    "if_indextoname",
+    "if_nameindex",
+    "if_nametoindex",
+    "inet_aton",
+    "inet_ntoa",
+    "inet_ntop",
+    "inet_pton",
+    "sethostname",
+    *sorted(_CONSTANTS),
+]

@@ -1,0 +1,126 @@
+"""Module-level functions of the stdlib's ``socket`` that create sockets, returning ferrosock's.
+
+The stdlib writes these in Python on top of its socket class; these are ferrosock's versions on
+top of :class:`ferrosock.socket`, with the stdlib's signatures and error behaviour.
+"""
+
+from __future__ import annotations
+
+import socket as _std
+from typing import Any, Iterable
+
+from . import _native
+from ._sockobj import socket
+
+__all__ = [
+    "create_connection",
+    "create_server",
+    "fromfd",
+    "socketpair",
+    "has_dualstack_ipv6",
+]
+
+_GLOBAL_DEFAULT_TIMEOUT = _std._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
+
+
+def fromfd(fd: int, family: int, type: int, proto: int = 0) -> socket:
+    """Create a socket object from a duplicate of the given file descriptor."""
+    return socket(family, type, proto, _native.dup(fd))
+
+
+def socketpair(
+    family: int | None = None, type: int = _std.SOCK_STREAM, proto: int = 0
+) -> tuple[socket, socket]:
+    """Create a pair of connected socket objects (AF_UNIX by default)."""
+    if family is None:
+        family = _std.AF_UNIX
+    fd_a, fd_b = _native.socketpair_fds(family, type, proto)
+    return socket(family, type, proto, fd_a), socket(family, type, proto, fd_b)
+
+
+def create_connection(
+    address: tuple[str, int],
+    timeout: Any = _GLOBAL_DEFAULT_TIMEOUT,
+    source_address: tuple[str, int] | None = None,
+    *,
+    all_errors: bool = False,
+) -> socket:
+    """Connect to ``address`` (host, port), trying every address the name resolves to."""
+    host, port = address
+    exceptions: list[OSError] = []
+    for family, kind, proto, _canonname, sockaddr in _std.getaddrinfo(
+        host, port, 0, _std.SOCK_STREAM
+    ):
+        sock = None
+        try:
+            sock = socket(family, kind, proto)
+            if timeout is not _GLOBAL_DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            exceptions.clear()
+            return sock
+        except OSError as exc:
+            if not all_errors:
+                exceptions.clear()
+            exceptions.append(exc)
+            if sock is not None:
+                sock.close()
+    if exceptions:
+        try:
+            if not all_errors:
+                raise exceptions[0]
+            raise ExceptionGroup("create_connection failed", exceptions)  # noqa: F821
+        finally:
+            exceptions.clear()
+    raise OSError("getaddrinfo returns an empty list")
+
+
+def has_dualstack_ipv6() -> bool:
+    """Whether one AF_INET6 socket can accept both IPv4 and IPv6 connections."""
+    return _std.has_dualstack_ipv6()
+
+
+def create_server(
+    address: tuple[str, int],
+    *,
+    family: int = _std.AF_INET,
+    backlog: int | None = None,
+    reuse_port: bool = False,
+    dualstack_ipv6: bool = False,
+) -> socket:
+    """Create a TCP socket bound to ``address`` and listening, as :func:`socket.create_server`."""
+    if reuse_port and not hasattr(_std, "SO_REUSEPORT"):
+        raise ValueError("SO_REUSEPORT not supported on this platform")
+    if dualstack_ipv6:
+        if not has_dualstack_ipv6():
+            raise ValueError("dualstack_ipv6 not supported on this platform")
+        if family != _std.AF_INET6:
+            raise ValueError("dualstack_ipv6 requires AF_INET6 family")
+    sock = socket(family, _std.SOCK_STREAM)
+    try:
+        # Like the stdlib: on POSIX a restarted server should not trip over TIME_WAIT.
+        try:
+            sock.setsockopt(_std.SOL_SOCKET, _std.SO_REUSEADDR, 1)
+        except OSError:
+            pass
+        if reuse_port:
+            sock.setsockopt(_std.SOL_SOCKET, _std.SO_REUSEPORT, 1)
+        if family == _std.AF_INET6:
+            sock.setsockopt(_std.IPPROTO_IPV6, _std.IPV6_V6ONLY, 0 if dualstack_ipv6 else 1)
+        try:
+            sock.bind(address)
+        except OSError as err:
+            msg = f"{err.strerror} (while attempting to bind on address {address!r})"
+            raise OSError(err.errno, msg) from None
+        if backlog is None:
+            sock.listen()
+        else:
+            sock.listen(backlog)
+        return sock
+    except OSError:
+        sock.close()
+        raise
+
+

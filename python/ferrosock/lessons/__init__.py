@@ -1,0 +1,27 @@
+"""The lesson's programs, runnable on the stdlib `socket` module or on ferrosock.
+
+Each program is the lesson's, written as a learner would type it; the one line that differs is
+the import, which picks the socket module from ``--backend``:
+
+    python -m ferrosock.lessons.tcp_hello_server [--backend std|rust] [--port N] [--host H]
+
+=====================  ======  ==========================================================
+program                port    what it shows
+=====================  ======  ==========================================================
+tcp_hello_server       8898    TCP: accept one client, receive, answer b'hi'
+tcp_hello_client       8898    TCP: connect, send b'hello!', print the answer
+reuse_server           8898    the TCP server again, with SO_REUSEADDR: restarts at once
+udp_hello_server       9000    UDP: receive one datagram, answer b'hi'
+udp_hello_client       9000    UDP: send b'hello', print the answer and who sent it
+qq_chat_server         8081    UDP chat: print each message, ask the operator for a reply
+qq_chat_client         8081    UDP chat: pick a contact, then send messages (q ends)
+time_server            9000    UDP: answer each strftime format with the local time
+time_client            9000    UDP: ask for formats (empty line: the server's default)
+=====================  ======  ==========================================================
+
+Start the server first, then the client in another terminal. The looping servers (chat, time)
+run until Ctrl-C; Ctrl-C is their normal way to stop, so they print ``server stopped`` and
+exit with status 0, on either backend. The clients that read the keyboard end on Ctrl-D (end
+of input) or Ctrl-C, also with status 0. Every server prints one ``... listening on
+HOST:PORT`` line once it is bound, so you know when to start the client.
+"""

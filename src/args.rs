@@ -1,0 +1,129 @@
+//! Argument conversions that raise exactly what CPython's `PyArg_Parse` formats raise.
+//!
+//! PyO3's own extraction prefixes errors with the argument name; the stdlib's socket methods
+//! don't, and ferrosock's errors must read the same, so the socket methods take `&Bound<PyAny>`
+//! and convert through these.
+
+use std::os::raw::{c_int, c_long};
+
+use pyo3::exceptions::{PyOverflowError, PyTypeError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+
+/// The `i` format: a C int, through `__index__`.
+pub fn c_int(obj: &Bound<'_, PyAny>) -> PyResult<c_int> {
+    let value = c_long(obj)?;
+    if value > c_long::from(c_int::MAX) {
+        return Err(PyOverflowError::new_err(
+            "signed integer is greater than maximum",
+        ));
+    }
+    if value < c_long::from(c_int::MIN) {
+        return Err(PyOverflowError::new_err("signed integer is less than minimum"));
+    }
+    Ok(value as c_int)
+}
+
+/// `PyLong_AsLong`: a C long, through `__index__`.
+pub fn c_long(obj: &Bound<'_, PyAny>) -> PyResult<c_long> {
+    // SAFETY: obj is a valid object and we hold the GIL.
+    let value = unsafe { ffi::PyLong_AsLong(obj.as_ptr()) };
+    if value == -1 {
+        if let Some(err) = PyErr::take(obj.py()) {
+            return Err(err);
+        }
+    }
+    Ok(value)
+}
+
+/// The `n` format: a `Py_ssize_t`, through `__index__`.
+pub fn ssize(obj: &Bound<'_, PyAny>) -> PyResult<isize> {
+    // SAFETY: obj is a valid object and we hold the GIL; PyNumber_Index returns a new reference.
+    let index = unsafe { ffi::PyNumber_Index(obj.as_ptr()) };
+    if index.is_null() {
+        return Err(PyErr::fetch(obj.py()));
+    }
+    // SAFETY: index is a valid int object owned by us until the DECREF below.
+    let value = unsafe { ffi::PyLong_AsSsize_t(index) };
+    unsafe { ffi::Py_DECREF(index) };
+    if value == -1 {
+        if let Some(err) = PyErr::take(obj.py()) {
+            return Err(err);
+        }
+    }
+    Ok(value)
+}
+
+/// An `int` flag argument that may be omitted.
+pub fn flags(obj: Option<&Bound<'_, PyAny>>) -> PyResult<c_int> {
+    obj.map_or(Ok(0), c_int)
+}
+
+/// A contiguous buffer held for the duration of a call (the `y*` and `w*` formats).
+///
+/// The memory stays valid (and a bytearray cannot be resized) until the view is released,
+/// which happens on drop, with the GIL held.
+pub struct HeldBuffer {
+    view: Box<ffi::Py_buffer>,
+}
+
+impl HeldBuffer {
+    /// `y*`: any object supporting the buffer protocol.
+    pub fn readable(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Self::get(obj, ffi::PyBUF_SIMPLE)
+    }
+
+    /// `w*`: a writable buffer; `func` names the method in CPython's error message.
+    pub fn writable(obj: &Bound<'_, PyAny>, func: &str) -> PyResult<Self> {
+        Self::get(obj, ffi::PyBUF_WRITABLE).map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{func}() argument 1 must be read-write bytes-like object, not {}",
+                type_name(obj)
+            ))
+        })
+    }
+
+    fn get(obj: &Bound<'_, PyAny>, flags: c_int) -> PyResult<Self> {
+        let mut view: Box<ffi::Py_buffer> = Box::new(unsafe { std::mem::zeroed() });
+        // SAFETY: view points to writable, zeroed memory; we hold the GIL.
+        if unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), &mut *view, flags) } != 0 {
+            return Err(PyErr::fetch(obj.py()));
+        }
+        Ok(Self { view })
+    }
+
+    pub fn len(&self) -> usize {
+        self.view.len as usize
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        if self.view.len == 0 {
+            return &[];
+        }
+        // SAFETY: the exporter guarantees `len` readable bytes at `buf` while the view is held.
+        unsafe { std::slice::from_raw_parts(self.view.buf as *const u8, self.len()) }
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        if self.view.len == 0 {
+            return &mut [];
+        }
+        // SAFETY: obtained with PyBUF_WRITABLE (callers only use this on writable views).
+        unsafe { std::slice::from_raw_parts_mut(self.view.buf as *mut u8, self.len()) }
+    }
+}
+
+impl Drop for HeldBuffer {
+    fn drop(&mut self) {
+        // Releasing a view needs the GIL; `attach` is a cheap no-op check when it is held.
+        Python::attach(|_| unsafe { ffi::PyBuffer_Release(&mut *self.view) });
+    }
+}
+
+/// `type(obj).__name__`, as CPython's messages print it.
+pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "object".to_owned())
+}

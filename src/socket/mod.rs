@@ -1,0 +1,632 @@
+//! The drop-in socket: a Rust object with the methods of CPython's `_socket.socket`.
+//!
+//! `python/ferrosock/_socket.py` subclasses it, as the stdlib's `socket.socket` subclasses
+//! `_socket.socket`, to add the parts the stdlib writes in Python (enum-typed properties,
+//! `accept` building a socket, `makefile`, `__repr__`, the unclosed-socket ResourceWarning).
+
+pub mod timeout;
+
+use std::os::fd::{IntoRawFd, RawFd};
+use std::os::raw::c_int;
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::time::Instant;
+
+use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyTuple};
+use pyo3::IntoPyObjectExt;
+use socket2::{Domain, Protocol, SockAddr, Type};
+
+use crate::addr;
+use crate::args::{self, HeldBuffer};
+use crate::blocking::{self, sock_call, Failure, Timeout};
+use crate::errors;
+use crate::fd::{self, as_uninit, Interest};
+
+extern "C" {
+    // Not in pyo3-ffi's public API; CPython's own recv() shrinks its result the same way.
+    fn _PyBytes_Resize(bytes: *mut *mut ffi::PyObject, newsize: ffi::Py_ssize_t) -> c_int;
+}
+
+/// Flags Linux lets `socket()` take in its type argument; the stdlib strips them from `.type`.
+const TYPE_FLAGS: c_int = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+
+#[pyclass(frozen, subclass, weakref, module = "ferrosock._native", name = "socket")]
+pub struct Socket {
+    fd: AtomicI32,
+    family: AtomicI32,
+    kind: AtomicI32,
+    proto: AtomicI32,
+    timeout_ns: AtomicI64,
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        let fd = *self.fd.get_mut();
+        if fd >= 0 {
+            let _ = fd::close(fd);
+        }
+    }
+}
+
+impl Socket {
+    fn fd(&self) -> RawFd {
+        self.fd.load(Ordering::Acquire)
+    }
+
+    fn family(&self) -> c_int {
+        self.family.load(Ordering::Relaxed)
+    }
+
+    fn timeout(&self) -> Timeout {
+        Timeout(self.timeout_ns.load(Ordering::Relaxed))
+    }
+
+    /// CPython's `internal_setblocking` (ioctl FIONBIO through socket2).
+    fn set_fd_blocking(&self, blocking: bool) -> PyResult<()> {
+        fd::borrow(self.fd())
+            .and_then(|s| s.set_nonblocking(!blocking))
+            .map_err(errors::from_io)
+    }
+
+    /// One blocking call with this socket's timeout.
+    fn call<T: Send>(
+        &self,
+        py: Python<'_>,
+        interest: Interest,
+        op: impl FnMut(RawFd) -> std::io::Result<T> + Send,
+    ) -> PyResult<T> {
+        sock_call(py, self.fd(), self.timeout(), interest, false, op).map_err(PyErr::from)
+    }
+
+    fn adopt(&self, fd: RawFd, family: c_int, kind: c_int, proto: c_int) -> PyResult<()> {
+        self.fd.store(fd, Ordering::Release);
+        self.family.store(family, Ordering::Relaxed);
+        self.kind.store(kind & !TYPE_FLAGS, Ordering::Relaxed);
+        self.proto.store(proto, Ordering::Relaxed);
+        if kind & libc::SOCK_NONBLOCK != 0 {
+            self.timeout_ns.store(0, Ordering::Relaxed);
+            return Ok(());
+        }
+        let default = timeout::default_timeout();
+        self.timeout_ns.store(default.0, Ordering::Relaxed);
+        if default.0 >= 0 {
+            self.set_fd_blocking(false)?;
+        }
+        Ok(())
+    }
+
+    /// CPython's `internal_connect`: Ok(errno), where 0 means connected.
+    fn connect_errno(&self, py: Python<'_>, target: &SockAddr) -> PyResult<i32> {
+        let fd = self.fd();
+        let first = py.detach(|| fd::borrow(fd).and_then(|s| s.connect(target)));
+        let err = match first {
+            Ok(()) => return Ok(0),
+            Err(err) => err.raw_os_error().unwrap_or(libc::EIO),
+        };
+        let timeout = self.timeout();
+        let wait = if err == libc::EINTR {
+            py.check_signals()?;
+            timeout.0 != 0
+        } else {
+            timeout.0 > 0 && err == libc::EINPROGRESS
+        };
+        if !wait {
+            return Ok(err);
+        }
+        let outcome = sock_call(py, fd, timeout, Interest::Connect, true, |fd| {
+            match fd::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ERROR)? {
+                0 | libc::EISCONN => Ok(()),
+                pending => Err(std::io::Error::from_raw_os_error(pending)),
+            }
+        });
+        match outcome {
+            Ok(()) => Ok(0),
+            Err(Failure::Os(errno)) => Ok(errno),
+            Err(Failure::TimedOut) => Ok(libc::EWOULDBLOCK),
+            Err(Failure::Python(err)) => Err(err),
+        }
+    }
+
+    fn target(&self, address: &Bound<'_, PyAny>, caller: &str) -> PyResult<SockAddr> {
+        addr::to_sockaddr(self.family(), address, caller)
+    }
+}
+
+fn negative(what: &str) -> PyErr {
+    PyValueError::new_err(format!("negative buffersize in {what}"))
+}
+
+/// A new bytes object of `len` bytes filled by `fill` (with the GIL released), shrunk to what
+/// `fill` reports: CPython's recv() allocation pattern, without a copy.
+fn bytes_filled_by<'py>(
+    py: Python<'py>,
+    len: isize,
+    fill: impl FnOnce(&mut [u8]) -> PyResult<usize>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    // SAFETY: a NULL source asks CPython for an uninitialised bytes object we fill in.
+    let mut raw = unsafe { ffi::PyBytes_FromStringAndSize(std::ptr::null(), len) };
+    if raw.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: raw is a fresh bytes object of `len` bytes that nobody else can see yet.
+    let buf = unsafe { std::slice::from_raw_parts_mut(ffi::PyBytes_AsString(raw).cast(), len as usize) };
+    let got = match fill(buf) {
+        Ok(got) => got,
+        Err(err) => {
+            // SAFETY: we own the only reference.
+            unsafe { ffi::Py_DECREF(raw) };
+            return Err(err);
+        }
+    };
+    if got as isize != len {
+        // SAFETY: raw has refcount 1, as _PyBytes_Resize requires; on failure it frees it.
+        if unsafe { _PyBytes_Resize(&mut raw, got as ffi::Py_ssize_t) } < 0 {
+            return Err(PyErr::fetch(py));
+        }
+    }
+    // SAFETY: raw is a valid owned bytes object.
+    Ok(unsafe { Bound::from_owned_ptr(py, raw).cast_into_unchecked() })
+}
+
+#[pymethods]
+impl Socket {
+    /// Creates an unopened socket; `_init` opens or adopts the descriptor, as CPython splits
+    /// `tp_new` and `tp_init` (so Python subclasses may have their own `__init__` signature).
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyAny>>) -> Self {
+        Socket {
+            fd: AtomicI32::new(-1),
+            family: AtomicI32::new(libc::AF_INET),
+            kind: AtomicI32::new(libc::SOCK_STREAM),
+            proto: AtomicI32::new(0),
+            timeout_ns: AtomicI64::new(-1),
+        }
+    }
+
+    /// `_socket.socket.__init__`: create a socket, or adopt `fileno` and read what it is.
+    #[pyo3(signature = (family=None, r#type=None, proto=None, fileno=None))]
+    fn _init(
+        &self,
+        py: Python<'_>,
+        family: Option<&Bound<'_, PyAny>>,
+        r#type: Option<&Bound<'_, PyAny>>,
+        proto: Option<&Bound<'_, PyAny>>,
+        fileno: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let mut family = family.map_or(Ok(-1), args::c_int)?;
+        let mut kind = r#type.map_or(Ok(-1), args::c_int)?;
+        let mut proto = proto.map_or(Ok(-1), args::c_int)?;
+        let fileno = fileno.filter(|f| !f.is_none());
+        let fd = match fileno {
+            Some(obj) => {
+                let fd = args::c_long(obj)?;
+                if fd < 0 {
+                    return Err(PyValueError::new_err("negative file descriptor"));
+                }
+                let fd = RawFd::try_from(fd).map_err(|_| errors::os_error(libc::EBADF))?;
+                // Validates that fd is a socket, and reads what it is (CPython does the same).
+                let sock = fd::borrow(fd).map_err(errors::from_io)?;
+                match sock.local_addr() {
+                    Ok(local) if family == -1 => family = c_int::from(local.family()),
+                    Ok(_) => {}
+                    Err(err)
+                        if matches!(err.raw_os_error(), Some(libc::EBADF | libc::ENOTSOCK)) =>
+                    {
+                        return Err(errors::from_io(err))
+                    }
+                    Err(_) => {}
+                }
+                if kind == -1 {
+                    kind = fd::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE)
+                        .map_err(errors::from_io)?;
+                }
+                if proto == -1 {
+                    proto = fd::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL)
+                        .map_err(errors::from_io)?;
+                }
+                fd
+            }
+            None => {
+                if family == -1 {
+                    family = libc::AF_INET;
+                }
+                if kind == -1 {
+                    kind = libc::SOCK_STREAM;
+                }
+                if proto == -1 {
+                    proto = 0;
+                }
+                let protocol = (proto != 0).then(|| Protocol::from(proto));
+                // socket2 adds SOCK_CLOEXEC, as CPython does: sockets are not inheritable.
+                py.detach(|| socket2::Socket::new(Domain::from(family), Type::from(kind), protocol))
+                    .map_err(errors::from_io)?
+                    .into_raw_fd()
+            }
+        };
+        self.adopt(fd, family, kind, proto)
+    }
+
+    #[getter]
+    fn get_family(&self) -> c_int {
+        self.family()
+    }
+
+    #[getter(r#type)]
+    fn get_type(&self) -> c_int {
+        self.kind.load(Ordering::Relaxed)
+    }
+
+    #[getter]
+    fn get_proto(&self) -> c_int {
+        self.proto.load(Ordering::Relaxed)
+    }
+
+    #[getter(timeout)]
+    fn get_timeout(&self, py: Python<'_>) -> Py<PyAny> {
+        timeout::to_python(py, self.timeout())
+    }
+
+    fn gettimeout(&self, py: Python<'_>) -> Py<PyAny> {
+        timeout::to_python(py, self.timeout())
+    }
+
+    fn settimeout(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let timeout = timeout::parse(value)?;
+        self.timeout_ns.store(timeout.0, Ordering::Relaxed);
+        self.set_fd_blocking(timeout.0 < 0)
+    }
+
+    fn setblocking(&self, flag: &Bound<'_, PyAny>) -> PyResult<()> {
+        let blocking = args::c_long(flag)? != 0;
+        let timeout = if blocking { -1 } else { 0 };
+        self.timeout_ns.store(timeout, Ordering::Relaxed);
+        self.set_fd_blocking(blocking)
+    }
+
+    fn getblocking(&self) -> bool {
+        self.timeout().0 != 0
+    }
+
+    fn fileno(&self) -> RawFd {
+        self.fd()
+    }
+
+    /// Closes the descriptor; closing twice is fine, and ECONNRESET is ignored as in CPython.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let fd = self.fd.swap(-1, Ordering::AcqRel);
+        if fd >= 0 {
+            match py.detach(|| fd::close(fd)) {
+                Err(err) if err.raw_os_error() != Some(libc::ECONNRESET) => {
+                    return Err(errors::from_io(err))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives the descriptor up without closing it.
+    fn detach(&self) -> RawFd {
+        self.fd.swap(-1, Ordering::AcqRel)
+    }
+
+    fn bind(&self, py: Python<'_>, address: &Bound<'_, PyAny>) -> PyResult<()> {
+        let target = self.target(address, "bind")?;
+        let fd = self.fd();
+        py.detach(|| fd::borrow(fd).and_then(|s| s.bind(&target)))
+            .map_err(errors::from_io)
+    }
+
+    #[pyo3(signature = (backlog=None, /))]
+    fn listen(&self, py: Python<'_>, backlog: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let backlog = match backlog {
+            Some(b) => args::c_int(b)?.max(0),
+            None => libc::SOMAXCONN.min(128),
+        };
+        let fd = self.fd();
+        py.detach(|| fd::borrow(fd).and_then(|s| s.listen(backlog)))
+            .map_err(errors::from_io)
+    }
+
+    /// `(fd, address)` of a new connection; `socket.accept()` wraps the descriptor.
+    fn _accept(&self, py: Python<'_>) -> PyResult<(RawFd, Py<PyAny>)> {
+        let (sock, peer) = self.call(py, Interest::Read, |fd| fd::borrow(fd)?.accept())?;
+        let peer = addr::from_sockaddr(py, &peer)?;
+        Ok((sock.into_raw_fd(), peer))
+    }
+
+    fn connect(&self, py: Python<'_>, address: &Bound<'_, PyAny>) -> PyResult<()> {
+        let target = self.target(address, "connect")?;
+        match self.connect_errno(py, &target)? {
+            0 => Ok(()),
+            libc::EWOULDBLOCK if self.timeout().0 > 0 => Err(errors::timed_out()),
+            errno => Err(errors::os_error(errno)),
+        }
+    }
+
+    fn connect_ex(&self, py: Python<'_>, address: &Bound<'_, PyAny>) -> PyResult<i32> {
+        let target = self.target(address, "connect_ex")?;
+        self.connect_errno(py, &target)
+    }
+
+    #[pyo3(signature = (bufsize, flags=None, /))]
+    fn recv<'py>(
+        &self,
+        py: Python<'py>,
+        bufsize: &Bound<'py, PyAny>,
+        flags: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let len = args::ssize(bufsize)?;
+        let flags = args::flags(flags)?;
+        if len < 0 {
+            return Err(negative("recv"));
+        }
+        bytes_filled_by(py, len, |buf| {
+            self.call(py, Interest::Read, |fd| {
+                fd::borrow(fd)?.recv_with_flags(as_uninit(buf), flags)
+            })
+        })
+    }
+
+    #[pyo3(signature = (buffer, nbytes=None, flags=None, /))]
+    fn recv_into(
+        &self,
+        py: Python<'_>,
+        buffer: &Bound<'_, PyAny>,
+        nbytes: Option<&Bound<'_, PyAny>>,
+        flags: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<usize> {
+        let mut held = HeldBuffer::writable(buffer, "recv_into")?;
+        let nbytes = nbytes.map_or(Ok(0), args::ssize)?;
+        let flags = args::flags(flags)?;
+        if nbytes < 0 {
+            return Err(negative("recv_into"));
+        }
+        let len = match nbytes as usize {
+            0 => held.len(),
+            n if n > held.len() => {
+                return Err(PyValueError::new_err("buffer too small for requested bytes"))
+            }
+            n => n,
+        };
+        let buf = &mut held.as_mut_slice()[..len];
+        self.call(py, Interest::Read, |fd| {
+            fd::borrow(fd)?.recv_with_flags(as_uninit(buf), flags)
+        })
+    }
+
+    #[pyo3(signature = (bufsize, flags=None, /))]
+    fn recvfrom<'py>(
+        &self,
+        py: Python<'py>,
+        bufsize: &Bound<'py, PyAny>,
+        flags: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Py<PyAny>)> {
+        let len = args::ssize(bufsize)?;
+        let flags = args::flags(flags)?;
+        if len < 0 {
+            return Err(negative("recvfrom"));
+        }
+        let mut sender = None;
+        let data = bytes_filled_by(py, len, |buf| {
+            let (got, from) = self.call(py, Interest::Read, |fd| {
+                fd::borrow(fd)?.recv_from_with_flags(as_uninit(buf), flags)
+            })?;
+            sender = Some(from);
+            Ok(got)
+        })?;
+        let sender = addr::from_sockaddr(py, &sender.expect("set on success"))?;
+        Ok((data, sender))
+    }
+
+    #[pyo3(signature = (buffer, nbytes=None, flags=None, /))]
+    fn recvfrom_into(
+        &self,
+        py: Python<'_>,
+        buffer: &Bound<'_, PyAny>,
+        nbytes: Option<&Bound<'_, PyAny>>,
+        flags: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<(usize, Py<PyAny>)> {
+        let mut held = HeldBuffer::writable(buffer, "recvfrom_into")?;
+        let nbytes = nbytes.map_or(Ok(0), args::ssize)?;
+        let flags = args::flags(flags)?;
+        if nbytes < 0 {
+            return Err(negative("recvfrom_into"));
+        }
+        let len = match nbytes as usize {
+            0 => held.len(),
+            n if n > held.len() => {
+                return Err(PyValueError::new_err(
+                    "nbytes is greater than the length of the buffer",
+                ))
+            }
+            n => n,
+        };
+        let buf = &mut held.as_mut_slice()[..len];
+        let (got, from) = self.call(py, Interest::Read, |fd| {
+            fd::borrow(fd)?.recv_from_with_flags(as_uninit(buf), flags)
+        })?;
+        Ok((got, addr::from_sockaddr(py, &from)?))
+    }
+
+    #[pyo3(signature = (data, flags=None, /))]
+    fn send(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        flags: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<usize> {
+        let held = HeldBuffer::readable(data)?;
+        let flags = args::flags(flags)?;
+        let buf = held.as_slice();
+        self.call(py, Interest::Write, |fd| {
+            fd::borrow(fd)?.send_with_flags(buf, flags)
+        })
+    }
+
+    /// Sends everything, with one deadline for the whole call (as CPython since 3.5).
+    #[pyo3(signature = (data, flags=None, /))]
+    fn sendall(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        flags: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let held = HeldBuffer::readable(data)?;
+        let flags = args::flags(flags)?;
+        let mut rest = held.as_slice();
+        let start = Instant::now();
+        let timeout = self.timeout();
+        let fd = self.fd();
+        loop {
+            let left = match blocking::remaining(timeout, start) {
+                Some(Timeout(0)) => return Err(errors::timed_out()),
+                Some(left) => left,
+                None => timeout,
+            };
+            let sent = sock_call(py, fd, left, Interest::Write, false, |fd| {
+                fd::borrow(fd)?.send_with_flags(rest, flags)
+            })?;
+            rest = &rest[sent..];
+            // A partial send may mean a signal arrived: run the handlers before going on.
+            py.check_signals()?;
+            if rest.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// `sendto(data[, flags], address)`.
+    #[pyo3(signature = (*args))]
+    fn sendto(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<usize> {
+        let (data, flags, address) = match args.len() {
+            2 => (args.get_item(0)?, None, args.get_item(1)?),
+            3 => (args.get_item(0)?, Some(args.get_item(1)?), args.get_item(2)?),
+            n => {
+                return Err(PyTypeError::new_err(format!(
+                    "sendto() takes 2 or 3 arguments ({n} given)"
+                )))
+            }
+        };
+        let held = HeldBuffer::readable(&data)?;
+        let flags = args::flags(flags.as_ref())?;
+        let target = self.target(&address, "sendto")?;
+        let buf = held.as_slice();
+        self.call(py, Interest::Write, |fd| {
+            fd::borrow(fd)?.send_to_with_flags(buf, &target, flags)
+        })
+    }
+
+    fn shutdown(&self, py: Python<'_>, how: &Bound<'_, PyAny>) -> PyResult<()> {
+        let how = args::c_int(how)?;
+        let fd = self.fd();
+        py.detach(|| fd::shutdown(fd, how)).map_err(errors::from_io)
+    }
+
+    fn getsockname(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let fd = self.fd();
+        let local = py
+            .detach(|| fd::borrow(fd)?.local_addr())
+            .map_err(errors::from_io)?;
+        addr::from_sockaddr(py, &local)
+    }
+
+    fn getpeername(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let fd = self.fd();
+        let peer = py
+            .detach(|| fd::borrow(fd)?.peer_addr())
+            .map_err(errors::from_io)?;
+        addr::from_sockaddr(py, &peer)
+    }
+
+    /// `setsockopt(level, option, value: int | buffer)` or `(level, option, None, optlen)`.
+    #[pyo3(signature = (*args))]
+    fn setsockopt(&self, args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        let n = args.len();
+        if !(3..=4).contains(&n) {
+            return Err(PyTypeError::new_err(format!(
+                "setsockopt() takes at least 3 arguments ({n} given)"
+            )));
+        }
+        let level = args::c_int(&args.get_item(0)?)?;
+        let option = args::c_int(&args.get_item(1)?)?;
+        let value = args.get_item(2)?;
+        let fd = self.fd();
+        let result = if n == 4 {
+            if !value.is_none() {
+                return Err(PyTypeError::new_err(format!(
+                    "setsockopt() argument 3 must be NoneType, not {}",
+                    args::type_name(&value)
+                )));
+            }
+            let optlen = args::c_long(&args.get_item(3)?)?;
+            fd::setsockopt(fd, level, option, None, optlen as u32)
+        } else if let Ok(flag) = args::c_int(&value) {
+            fd::setsockopt(fd, level, option, Some(&flag.to_ne_bytes()), 4)
+        } else {
+            let held = HeldBuffer::readable(&value)?;
+            let bytes = held.as_slice();
+            fd::setsockopt(fd, level, option, Some(bytes), bytes.len() as u32)
+        };
+        result.map_err(errors::from_io)
+    }
+
+    /// `getsockopt(level, option)` gives an int; with `buflen`, the raw bytes.
+    #[pyo3(signature = (level, option, buflen=None, /))]
+    fn getsockopt(
+        &self,
+        py: Python<'_>,
+        level: &Bound<'_, PyAny>,
+        option: &Bound<'_, PyAny>,
+        buflen: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let level = args::c_int(level)?;
+        let option = args::c_int(option)?;
+        let buflen = buflen.map_or(Ok(0), args::c_int)?;
+        let fd = self.fd();
+        if buflen == 0 {
+            let value = fd::getsockopt_int(fd, level, option).map_err(errors::from_io)?;
+            return value.into_py_any(py);
+        }
+        if !(1..=1024).contains(&buflen) {
+            return Err(PyOSError::new_err("getsockopt buflen out of range"));
+        }
+        let mut out = vec![0u8; buflen as usize];
+        let len = fd::getsockopt(fd, level, option, &mut out).map_err(errors::from_io)?;
+        PyBytes::new(py, &out[..len]).into_py_any(py)
+    }
+}
+
+/// `_socket.dup`: a non-inheritable duplicate of a descriptor.
+#[pyfunction]
+pub fn dup(fd: &Bound<'_, PyAny>) -> PyResult<RawFd> {
+    let fd = RawFd::try_from(args::c_long(fd)?).map_err(|_| errors::os_error(libc::EBADF))?;
+    let copy = fd::borrow(fd)
+        .and_then(|s| s.try_clone())
+        .map_err(errors::from_io)?;
+    Ok(copy.into_raw_fd())
+}
+
+/// Two connected descriptors (`socket.socketpair` wraps them).
+#[pyfunction]
+#[pyo3(signature = (family=libc::AF_UNIX, r#type=libc::SOCK_STREAM, proto=0))]
+pub fn socketpair_fds(family: c_int, r#type: c_int, proto: c_int) -> PyResult<(RawFd, RawFd)> {
+    let protocol = (proto != 0).then(|| Protocol::from(proto));
+    let (a, b) = socket2::Socket::pair(Domain::from(family), Type::from(r#type), protocol)
+        .map_err(errors::from_io)?;
+    Ok((a.into_raw_fd(), b.into_raw_fd()))
+}
+
+#[pyfunction]
+pub fn getdefaulttimeout(py: Python<'_>) -> Py<PyAny> {
+    timeout::to_python(py, timeout::default_timeout())
+}
+
+#[pyfunction]
+pub fn setdefaulttimeout(value: &Bound<'_, PyAny>) -> PyResult<()> {
+    timeout::set_default_timeout(timeout::parse(value)?);
+    Ok(())
+}
