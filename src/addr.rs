@@ -7,8 +7,9 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::os::raw::c_int;
 
 use pyo3::exceptions::{PyOSError, PyOverflowError, PyTypeError};
+use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyFloat, PyString, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyString, PyTuple};
 use pyo3::IntoPyObjectExt;
 use socket2::{SockAddr, SockAddrStorage};
 
@@ -184,23 +185,6 @@ fn checked_port(port: c_int, caller: &str) -> PyResult<u16> {
     u16::try_from(port).map_err(|_| port_range_error(caller))
 }
 
-/// The `I` format: an unsigned C int (CPython's `I` wraps rather than checking overflow).
-fn unsigned_int(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
-    if obj.is_instance_of::<PyFloat>() {
-        return Err(PyTypeError::new_err(
-            "'float' object cannot be interpreted as an integer",
-        ));
-    }
-    // SAFETY: obj is valid and the GIL is held.
-    let value = unsafe { pyo3::ffi::PyLong_AsUnsignedLongMask(obj.as_ptr()) };
-    if value == std::os::raw::c_ulong::MAX {
-        if let Some(err) = PyErr::take(obj.py()) {
-            return Err(err);
-        }
-    }
-    Ok(value as u32)
-}
-
 /// A Python address object for `family`, as `bind`, `connect`, `connect_ex` or `sendto`
 /// (named by `caller` in error messages) take it.
 pub fn to_sockaddr(family: c_int, obj: &Bound<'_, PyAny>, caller: &str) -> PyResult<SockAddr> {
@@ -230,11 +214,11 @@ pub fn to_sockaddr(family: c_int, obj: &Bound<'_, PyAny>, caller: &str) -> PyRes
             let host = host_bytes(&tuple.get_item(0)?)?;
             let port = port_arg(&tuple.get_item(1)?, caller)?;
             let flowinfo = match tuple.len() > 2 {
-                true => unsigned_int(&tuple.get_item(2)?)?,
+                true => args::unsigned_int(&tuple.get_item(2)?)?,
                 false => 0,
             };
             let scope_id = match tuple.len() > 3 {
-                true => unsigned_int(&tuple.get_item(3)?)?,
+                true => args::unsigned_int(&tuple.get_item(3)?)?,
                 false => 0,
             };
             let Resolved::V6(ip) = resolve(py, &host, libc::AF_INET6)? else {
@@ -256,10 +240,11 @@ pub fn to_sockaddr(family: c_int, obj: &Bound<'_, PyAny>, caller: &str) -> PyRes
 /// An AF_UNIX address: a str (file-system encoded) or bytes-like path; a leading NUL
 /// names Linux's abstract namespace and an empty path asks for autobind.
 pub fn unix_sockaddr(obj: &Bound<'_, PyAny>) -> PyResult<SockAddr> {
-    let path: Vec<u8> = if let Ok(s) = obj.cast::<PyString>() {
-        let encoded = PyModule::import(obj.py(), "os")?
-            .getattr("fsencode")?
-            .call1((s,))?;
+    let path: Vec<u8> = if obj.is_instance_of::<PyString>() {
+        // SAFETY: obj is a str; the result is a new reference (or NULL with an exception).
+        let encoded = unsafe {
+            Bound::from_owned_ptr_or_err(obj.py(), ffi::PyUnicode_EncodeFSDefault(obj.as_ptr()))
+        }?;
         encoded.cast::<PyBytes>()?.as_bytes().to_vec()
     } else {
         args::HeldBuffer::readable(obj)?.as_slice().to_vec()
@@ -306,13 +291,19 @@ pub fn from_sockaddr(py: Python<'_>, addr: &SockAddr) -> PyResult<Py<PyAny>> {
         }
         libc::AF_UNIX => {
             let (path, is_abstract) = unix_path(addr);
-            let raw = PyBytes::new(py, path);
             if is_abstract {
-                raw.into_py_any(py)
-            } else {
-                let os = PyModule::import(py, "os")?;
-                Ok(os.getattr("fsdecode")?.call1((raw,))?.unbind())
+                return PyBytes::new(py, path).into_py_any(py);
             }
+            // Decoded in C, like CPython: this also works while the interpreter shuts down
+            // (a finaliser's repr), when importing `os` no longer would.
+            // SAFETY: path is valid for its length; the result is a new reference or NULL.
+            let text = unsafe {
+                Bound::from_owned_ptr_or_err(
+                    py,
+                    ffi::PyUnicode_DecodeFSDefaultAndSize(path.as_ptr().cast(), path.len() as isize),
+                )
+            }?;
+            Ok(text.unbind())
         }
         family => {
             // Unknown families come back as (family, raw sa_data), as in CPython.

@@ -9,6 +9,7 @@ use std::os::raw::{c_int, c_long};
 use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
 
 /// The `i` format: a C int, through `__index__`.
 pub fn c_int(obj: &Bound<'_, PyAny>) -> PyResult<c_int> {
@@ -127,3 +128,83 @@ pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
         .map(|n| n.to_string())
         .unwrap_or_else(|_| "object".to_owned())
 }
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn reject_keywords(method: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+    match kwargs {
+        Some(kw) if !kw.is_empty() => Err(PyTypeError::new_err(format!(
+            "socket.{method}() takes no keyword arguments"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A positional-only method's arguments, checked as `PyArg_ParseTuple` reports arity errors.
+pub fn positional<'a, 'py>(
+    method: &str,
+    args: &'a Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+    min: usize,
+    max: usize,
+) -> PyResult<&'a Bound<'py, PyTuple>> {
+    reject_keywords(method, kwargs)?;
+    let given = args.len();
+    if (min..=max).contains(&given) {
+        return Ok(args);
+    }
+    let (bound, count) = match (min == max, given < min) {
+        (true, _) => ("exactly", min),
+        (false, true) => ("at least", min),
+        (false, false) => ("at most", max),
+    };
+    Err(PyTypeError::new_err(format!(
+        "{method}() takes {bound} {count} argument{} ({given} given)",
+        plural(count)
+    )))
+}
+
+/// A method taking exactly one object (CPython's `METH_O`).
+pub fn single<'py>(
+    method: &str,
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    reject_keywords(method, kwargs)?;
+    if args.len() != 1 {
+        return Err(PyTypeError::new_err(format!(
+            "socket.{method}() takes exactly one argument ({} given)",
+            args.len()
+        )));
+    }
+    args.get_item(0)
+}
+
+/// Item `i` of a checked argument tuple, if given.
+pub fn opt<'py>(args: &Bound<'py, PyTuple>, i: usize) -> Option<Bound<'py, PyAny>> {
+    args.get_item(i).ok()
+}
+
+/// The `I` format: an unsigned C int (CPython's `I` wraps rather than checking overflow).
+pub fn unsigned_int(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
+    if obj.is_instance_of::<pyo3::types::PyFloat>() {
+        return Err(PyTypeError::new_err(
+            "'float' object cannot be interpreted as an integer",
+        ));
+    }
+    // SAFETY: obj is valid and the GIL is held.
+    let value = unsafe { pyo3::ffi::PyLong_AsUnsignedLongMask(obj.as_ptr()) };
+    if value == std::os::raw::c_ulong::MAX {
+        if let Some(err) = PyErr::take(obj.py()) {
+            return Err(err);
+        }
+    }
+    Ok(value as u32)
+}
+

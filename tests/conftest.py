@@ -283,3 +283,11 @@ def pair(request: pytest.FixtureRequest) -> tuple:
     """(server module, client module): every direction, the stdlib pair as the reference."""
     server, client = request.param
     return MODULES[server], MODULES[client]
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """Every test here should finish in well under a second: a hang fails in 20 s, not at
+    the global limit."""
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(20))

@@ -20,6 +20,8 @@ from socket import error, gaierror, herror, timeout
 
 # The stdlib's enums and its resolution/conversion helpers (pure functions of the platform).
 from socket import (
+    CMSG_LEN,
+    CMSG_SPACE,
     AddressFamily,
     AddressInfo,
     MsgFlag,
@@ -54,13 +56,19 @@ __version__: str = _native.__version__
 
 # Every constant of the platform's socket module (AF_*, SOCK_*, SOL_*, SO_*, IPPROTO_*, TCP_*,
 # SHUT_*, MSG_*, ...), as the stdlib's own objects: enum members where the stdlib has them.
-_CONSTANTS = {name: value for name, value in vars(_std).items() if name.isupper() and name[0] != "_"}
+_CONSTANTS = {
+    name: value
+    for name, value in vars(_std).items()
+    if name[:1].isupper() and isinstance(value, (int, str))
+}
 globals().update(_CONSTANTS)
 
 __all__ = [
     "socket",
     "SocketType",
     "SocketIO",
+    "CMSG_LEN",
+    "CMSG_SPACE",
     "AddressFamily",
     "AddressInfo",
     "MsgFlag",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import socket as _std
+import warnings as _warnings
 from typing import Any
 
 from . import _native
@@ -79,13 +80,13 @@ class socket(_native.socket):
                 laddr = self.getsockname()
                 if laddr:
                     s += ", laddr=%s" % str(laddr)
-            except OSError:
+            except (OSError, AttributeError):
                 pass
             try:
                 raddr = self.getpeername()
                 if raddr:
                     s += ", raddr=%s" % str(raddr)
-            except OSError:
+            except (OSError, AttributeError):
                 pass
         s += ">"
         return s
@@ -96,10 +97,10 @@ class socket(_native.socket):
     def __del__(self) -> None:
         # CPython's socket finalizer: warn about, then close, a socket nobody closed.
         if _native.socket.fileno(self) != -1:
-            import warnings
-
-            warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=1, source=self)
-            _native.socket.close(self)
+            try:
+                _warnings.warn(f"unclosed {self!r}", ResourceWarning, source=self)
+            finally:
+                _native.socket.close(self)
 
     def dup(self) -> socket:
         """Duplicate the socket: a new socket object on a duplicate of the descriptor."""

@@ -14,7 +14,7 @@ use std::time::Instant;
 use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyTuple};
 use pyo3::IntoPyObjectExt;
 use socket2::{Domain, Protocol, SockAddr, Type};
 
@@ -127,6 +127,16 @@ impl Socket {
             Err(Failure::TimedOut) => Ok(libc::EWOULDBLOCK),
             Err(Failure::Python(err)) => Err(err),
         }
+    }
+
+    /// CPython's `sock_recv_guts`: a zero-length read returns at once, without a system call.
+    fn recv_guts(&self, py: Python<'_>, buf: &mut [u8], flags: c_int) -> PyResult<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.call(py, Interest::Read, |fd| {
+            fd::borrow(fd)?.recv_with_flags(as_uninit(buf), flags)
+        })
     }
 
     fn target(&self, address: &Bound<'_, PyAny>, caller: &str) -> PyResult<SockAddr> {
@@ -273,14 +283,24 @@ impl Socket {
         timeout::to_python(py, self.timeout())
     }
 
-    fn settimeout(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let timeout = timeout::parse(value)?;
+    #[pyo3(signature = (*args, **kwargs))]
+    fn settimeout(
+        &self,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let timeout = timeout::parse(&args::single("settimeout", args, kwargs)?)?;
         self.timeout_ns.store(timeout.0, Ordering::Relaxed);
         self.set_fd_blocking(timeout.0 < 0)
     }
 
-    fn setblocking(&self, flag: &Bound<'_, PyAny>) -> PyResult<()> {
-        let blocking = args::c_long(flag)? != 0;
+    #[pyo3(signature = (*args, **kwargs))]
+    fn setblocking(
+        &self,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let blocking = args::c_long(&args::single("setblocking", args, kwargs)?)? != 0;
         let timeout = if blocking { -1 } else { 0 };
         self.timeout_ns.store(timeout, Ordering::Relaxed);
         self.set_fd_blocking(blocking)
@@ -313,17 +333,29 @@ impl Socket {
         self.fd.swap(-1, Ordering::AcqRel)
     }
 
-    fn bind(&self, py: Python<'_>, address: &Bound<'_, PyAny>) -> PyResult<()> {
-        let target = self.target(address, "bind")?;
+    #[pyo3(signature = (*args, **kwargs))]
+    fn bind(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let target = self.target(&args::single("bind", args, kwargs)?, "bind")?;
         let fd = self.fd();
         py.detach(|| fd::borrow(fd).and_then(|s| s.bind(&target)))
             .map_err(errors::from_io)
     }
 
-    #[pyo3(signature = (backlog=None, /))]
-    fn listen(&self, py: Python<'_>, backlog: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let backlog = match backlog {
-            Some(b) => args::c_int(b)?.max(0),
+    #[pyo3(signature = (*args, **kwargs))]
+    fn listen(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let args = args::positional("listen", args, kwargs, 0, 1)?;
+        let backlog = match args::opt(args, 0) {
+            Some(b) => args::c_int(&b)?.max(0),
             None => libc::SOMAXCONN.min(128),
         };
         let fd = self.fd();
@@ -338,8 +370,14 @@ impl Socket {
         Ok((sock.into_raw_fd(), peer))
     }
 
-    fn connect(&self, py: Python<'_>, address: &Bound<'_, PyAny>) -> PyResult<()> {
-        let target = self.target(address, "connect")?;
+    #[pyo3(signature = (*args, **kwargs))]
+    fn connect(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let target = self.target(&args::single("connect", args, kwargs)?, "connect")?;
         match self.connect_errno(py, &target)? {
             0 => Ok(()),
             libc::EWOULDBLOCK if self.timeout().0 > 0 => Err(errors::timed_out()),
@@ -347,28 +385,32 @@ impl Socket {
         }
     }
 
-    fn connect_ex(&self, py: Python<'_>, address: &Bound<'_, PyAny>) -> PyResult<i32> {
-        let target = self.target(address, "connect_ex")?;
+    #[pyo3(signature = (*args, **kwargs))]
+    fn connect_ex(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<i32> {
+        let address = args::single("connect_ex", args, kwargs)?;
+        let target = self.target(&address, "connect_ex")?;
         self.connect_errno(py, &target)
     }
 
-    #[pyo3(signature = (bufsize, flags=None, /))]
+    #[pyo3(signature = (*args, **kwargs))]
     fn recv<'py>(
         &self,
         py: Python<'py>,
-        bufsize: &Bound<'py, PyAny>,
-        flags: Option<&Bound<'py, PyAny>>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let len = args::ssize(bufsize)?;
-        let flags = args::flags(flags)?;
+        let args = args::positional("recv", args, kwargs, 1, 2)?;
+        let len = args::ssize(&args.get_item(0)?)?;
+        let flags = args::flags(args::opt(args, 1).as_ref())?;
         if len < 0 {
             return Err(negative("recv"));
         }
-        bytes_filled_by(py, len, |buf| {
-            self.call(py, Interest::Read, |fd| {
-                fd::borrow(fd)?.recv_with_flags(as_uninit(buf), flags)
-            })
-        })
+        bytes_filled_by(py, len, |buf| self.recv_guts(py, buf, flags))
     }
 
     #[pyo3(signature = (buffer, nbytes=None, flags=None, /))]
@@ -392,21 +434,19 @@ impl Socket {
             }
             n => n,
         };
-        let buf = &mut held.as_mut_slice()[..len];
-        self.call(py, Interest::Read, |fd| {
-            fd::borrow(fd)?.recv_with_flags(as_uninit(buf), flags)
-        })
+        self.recv_guts(py, &mut held.as_mut_slice()[..len], flags)
     }
 
-    #[pyo3(signature = (bufsize, flags=None, /))]
+    #[pyo3(signature = (*args, **kwargs))]
     fn recvfrom<'py>(
         &self,
         py: Python<'py>,
-        bufsize: &Bound<'py, PyAny>,
-        flags: Option<&Bound<'py, PyAny>>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<(Bound<'py, PyBytes>, Py<PyAny>)> {
-        let len = args::ssize(bufsize)?;
-        let flags = args::flags(flags)?;
+        let args = args::positional("recvfrom", args, kwargs, 1, 2)?;
+        let len = args::ssize(&args.get_item(0)?)?;
+        let flags = args::flags(args::opt(args, 1).as_ref())?;
         if len < 0 {
             return Err(negative("recvfrom"));
         }
@@ -452,15 +492,16 @@ impl Socket {
         Ok((got, addr::from_sockaddr(py, &from)?))
     }
 
-    #[pyo3(signature = (data, flags=None, /))]
+    #[pyo3(signature = (*args, **kwargs))]
     fn send(
         &self,
         py: Python<'_>,
-        data: &Bound<'_, PyAny>,
-        flags: Option<&Bound<'_, PyAny>>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<usize> {
-        let held = HeldBuffer::readable(data)?;
-        let flags = args::flags(flags)?;
+        let args = args::positional("send", args, kwargs, 1, 2)?;
+        let held = HeldBuffer::readable(&args.get_item(0)?)?;
+        let flags = args::flags(args::opt(args, 1).as_ref())?;
         let buf = held.as_slice();
         self.call(py, Interest::Write, |fd| {
             fd::borrow(fd)?.send_with_flags(buf, flags)
@@ -468,15 +509,16 @@ impl Socket {
     }
 
     /// Sends everything, with one deadline for the whole call (as CPython since 3.5).
-    #[pyo3(signature = (data, flags=None, /))]
+    #[pyo3(signature = (*args, **kwargs))]
     fn sendall(
         &self,
         py: Python<'_>,
-        data: &Bound<'_, PyAny>,
-        flags: Option<&Bound<'_, PyAny>>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
-        let held = HeldBuffer::readable(data)?;
-        let flags = args::flags(flags)?;
+        let args = args::positional("sendall", args, kwargs, 1, 2)?;
+        let held = HeldBuffer::readable(&args.get_item(0)?)?;
+        let flags = args::flags(args::opt(args, 1).as_ref())?;
         let mut rest = held.as_slice();
         let start = Instant::now();
         let timeout = self.timeout();
@@ -500,8 +542,14 @@ impl Socket {
     }
 
     /// `sendto(data[, flags], address)`.
-    #[pyo3(signature = (*args))]
-    fn sendto(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<usize> {
+    #[pyo3(signature = (*args, **kwargs))]
+    fn sendto(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<usize> {
+        args::positional("sendto", args, kwargs, 0, usize::MAX)?;
         let (data, flags, address) = match args.len() {
             2 => (args.get_item(0)?, None, args.get_item(1)?),
             3 => (args.get_item(0)?, Some(args.get_item(1)?), args.get_item(2)?),
@@ -520,8 +568,14 @@ impl Socket {
         })
     }
 
-    fn shutdown(&self, py: Python<'_>, how: &Bound<'_, PyAny>) -> PyResult<()> {
-        let how = args::c_int(how)?;
+    #[pyo3(signature = (*args, **kwargs))]
+    fn shutdown(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let how = args::c_int(&args::single("shutdown", args, kwargs)?)?;
         let fd = self.fd();
         py.detach(|| fd::shutdown(fd, how)).map_err(errors::from_io)
     }
@@ -542,50 +596,49 @@ impl Socket {
         addr::from_sockaddr(py, &peer)
     }
 
-    /// `setsockopt(level, option, value: int | buffer)` or `(level, option, None, optlen)`.
-    #[pyo3(signature = (*args))]
-    fn setsockopt(&self, args: &Bound<'_, PyTuple>) -> PyResult<()> {
-        let n = args.len();
-        if !(3..=4).contains(&n) {
-            return Err(PyTypeError::new_err(format!(
-                "setsockopt() takes at least 3 arguments ({n} given)"
-            )));
-        }
-        let level = args::c_int(&args.get_item(0)?)?;
-        let option = args::c_int(&args.get_item(1)?)?;
-        let value = args.get_item(2)?;
+    /// `setsockopt(level, option, value: int | buffer)` or `(level, option, None, optlen)`,
+    /// tried in that order as CPython does.
+    #[pyo3(signature = (*args, **kwargs))]
+    fn setsockopt(
+        &self,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
         let fd = self.fd();
-        let result = if n == 4 {
-            if !value.is_none() {
-                return Err(PyTypeError::new_err(format!(
-                    "setsockopt() argument 3 must be NoneType, not {}",
-                    args::type_name(&value)
-                )));
+        let level_option = |args: &Bound<'_, PyTuple>| -> PyResult<(c_int, c_int)> {
+            Ok((args::c_int(&args.get_item(0)?)?, args::c_int(&args.get_item(1)?)?))
+        };
+        if args.len() == 4 && args.get_item(2)?.is_none() {
+            let (level, option) = level_option(args)?;
+            let optlen = args::unsigned_int(&args.get_item(3)?)?;
+            return fd::setsockopt(fd, level, option, None, optlen).map_err(errors::from_io);
+        }
+        let args = args::positional("setsockopt", args, kwargs, 3, 3)?;
+        let (level, option) = level_option(args)?;
+        let value = args.get_item(2)?;
+        let result = match args::c_int(&value) {
+            Ok(flag) => fd::setsockopt(fd, level, option, Some(&flag.to_ne_bytes()), 4),
+            Err(_) => {
+                let held = HeldBuffer::readable(&value)?;
+                let bytes = held.as_slice();
+                fd::setsockopt(fd, level, option, Some(bytes), bytes.len() as u32)
             }
-            let optlen = args::c_long(&args.get_item(3)?)?;
-            fd::setsockopt(fd, level, option, None, optlen as u32)
-        } else if let Ok(flag) = args::c_int(&value) {
-            fd::setsockopt(fd, level, option, Some(&flag.to_ne_bytes()), 4)
-        } else {
-            let held = HeldBuffer::readable(&value)?;
-            let bytes = held.as_slice();
-            fd::setsockopt(fd, level, option, Some(bytes), bytes.len() as u32)
         };
         result.map_err(errors::from_io)
     }
 
     /// `getsockopt(level, option)` gives an int; with `buflen`, the raw bytes.
-    #[pyo3(signature = (level, option, buflen=None, /))]
+    #[pyo3(signature = (*args, **kwargs))]
     fn getsockopt(
         &self,
         py: Python<'_>,
-        level: &Bound<'_, PyAny>,
-        option: &Bound<'_, PyAny>,
-        buflen: Option<&Bound<'_, PyAny>>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        let level = args::c_int(level)?;
-        let option = args::c_int(option)?;
-        let buflen = buflen.map_or(Ok(0), args::c_int)?;
+        let args = args::positional("getsockopt", args, kwargs, 2, 3)?;
+        let level = args::c_int(&args.get_item(0)?)?;
+        let option = args::c_int(&args.get_item(1)?)?;
+        let buflen = args::opt(args, 2).map_or(Ok(0), |b| args::c_int(&b))?;
         let fd = self.fd();
         if buflen == 0 {
             let value = fd::getsockopt_int(fd, level, option).map_err(errors::from_io)?;

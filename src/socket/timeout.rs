@@ -46,7 +46,11 @@ pub fn parse(obj: &Bound<'_, PyAny>) -> PyResult<Timeout> {
         match seconds_to_ns(f.value()) {
             Ok(ns) => ns,
             Err("nan") => return Err(PyValueError::new_err("Invalid value NaN (not a number)")),
-            Err(_) => return Err(too_large()),
+            Err(_) => {
+                return Err(PyOverflowError::new_err(
+                    "timestamp out of range for platform time_t",
+                ))
+            }
         }
     } else {
         let secs: i64 = match obj.cast::<PyInt>() {
