@@ -14,6 +14,8 @@ from typing import Any, Callable
 
 import pytest
 from conftest import HOST4, assert_parity, outcome, short_unix_path
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 
 def on(op: Callable[[Any], Any], family=socket.AF_INET, type_=socket.SOCK_STREAM):
@@ -222,6 +224,47 @@ CASES: dict[str, Callable[[Any], Any]] = {
     "recv_into-zero-nbytes-uses-len": connected(
         lambda c, conn: (conn.sendall(b"abc"), c.recv_into(bytearray(8), 0))
     ),
+    "bind-localhost-name": on(lambda s: (s.bind(("localhost", 0)), s.getsockname()[0])),
+    "sendto-with-flags": on(
+        lambda s: (
+            s.bind((HOST4, 0)),
+            s.sendto(b"abc", 0, s.getsockname()),
+            s.recvfrom(9) == (b"abc", s.getsockname()),
+        ),
+        type_=socket.SOCK_DGRAM,
+    ),
+    "recv_into-noncontiguous": connected(
+        lambda c, conn: (conn.sendall(b"abc"), c.recv_into(memoryview(bytearray(8))[::2]))
+    ),
+    "recv_into-readonly-view": on(lambda s: s.recv_into(memoryview(b"abcd"))),
+    "recv_into-array": connected(
+        lambda c, conn: (
+            conn.sendall(b"\x01\x00\x00\x00"),
+            c.recv_into(__import__("array").array("i", [0, 0])),
+        )
+    ),
+    "recvfrom_into-memoryview-slice": on(
+        lambda s: (
+            s.bind((HOST4, 0)),
+            s.sendto(b"abcdef", s.getsockname()),
+            s.recvfrom_into(memoryview(bytearray(10))[2:5]) == (3, s.getsockname()),
+        ),
+        type_=socket.SOCK_DGRAM,
+    ),
+    "shutdown-rd-then-recv": connected(
+        lambda c, conn: (c.shutdown(socket.SHUT_RD), c.recv(10), type(c.recv(10)))
+    ),
+    "recv-returns-bytes": connected(
+        lambda c, conn: (
+            conn.sendall(b"a"),
+            type(c.recv(10)),
+            conn.sendall(b"b"),
+            type(c.recvfrom(10)[0]),
+        )
+    ),
+    "detach-then-repr-tail": on(
+        lambda s: (os.close(s.detach()), repr(s).split(" ", 1)[1], s.fileno())
+    ),
     # ---- timeouts and modes
     "settimeout-negative": on(lambda s: s.settimeout(-1)),
     "settimeout-str": on(lambda s: s.settimeout("1")),
@@ -340,3 +383,45 @@ def test_unix_path_exactly_max(mod):
 
     for n in (107, 108, 109):
         assert_parity(lambda m, n=n: bind(m, n), mod)
+
+
+fixture_ok = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@fixture_ok
+@given(port=st.one_of(st.integers(-(2**70), -1), st.integers(65536, 2**70), st.just(0)))
+def test_any_port_int(mod, port):
+    assert_parity(on(lambda s: (s.bind((HOST4, port)), s.getsockname()[0])), mod)
+
+
+@fixture_ok
+@given(
+    size=st.one_of(st.integers(-(2**70), -1), st.integers(0, 1 << 20), st.integers(2**63, 2**70)),
+    flags=st.sampled_from([0, socket.MSG_DONTWAIT]),
+)
+def test_any_recv_size(mod, size, flags):
+    """Negative, ordinary and past-ssize_t sizes (no multi-GiB buffers); data is waiting."""
+
+    def run(m):
+        a, b = m.socketpair()
+        with a, b:
+            b.sendall(b"abc")
+            return a.recv(size, flags)
+
+    assert_parity(run, mod)
+
+
+@fixture_ok
+@given(size=st.integers(0, 20), nbytes=st.integers(-3, 25))
+def test_any_recv_into_sizes(mod, size, nbytes):
+    def run(m):
+        a, b = m.socketpair()
+        with a, b:
+            b.sendall(b"0123456789")
+            buf = bytearray(size)
+            n = a.recv_into(buf, nbytes)
+            return n, bytes(buf)
+
+    assert_parity(run, mod)

@@ -101,9 +101,9 @@ say("RESULT", result=result, handled=handled)
 class Child:
     """A child process running CHILD, with line reads bounded in time."""
 
-    def __init__(self, module: str, op: str, timeout: str, on_signal: str, cwd: Path):
+    def __init__(self, script: str, args: list[str], cwd: Path):
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", CHILD, module, op, timeout, on_signal],
+            [sys.executable, "-c", script, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=cwd,
@@ -153,7 +153,7 @@ def child_factory(tmp_path):
     children = []
 
     def start(module: str, op: str, timeout: str = "none", on_signal: str = "default"):
-        child = Child(module, op, timeout, on_signal, tmp_path)
+        child = Child(CHILD, [module, op, timeout, on_signal], tmp_path)
         children.append(child)
         return child
 
@@ -330,3 +330,54 @@ def test_blocking_calls_release_the_gil(module_name, tmp_path):
         "name": "",
         "blocking": True,
     }
+
+
+SENDALL_CHILD = r"""
+import signal, sys, socket as std
+m = std if sys.argv[1] == "std" else __import__("ferrosock")
+handled = 0
+
+def counting(signum, frame):
+    global handled
+    handled += 1
+    print("HANDLED", flush=True)
+
+signal.signal(signal.SIGUSR1, counting)
+c = m.create_connection(("127.0.0.1", int(sys.argv[2])))
+c.settimeout(None if sys.argv[3] == "none" else float(sys.argv[3]))
+payload = bytes(range(256)) * (32 << 10)  # 8 MiB, far more than the socket buffers
+print("READY", flush=True)
+c.sendall(payload)
+c.close()
+print("RESULT", '{"handled": %d}' % handled, flush=True)
+"""
+
+
+@pytest.mark.parametrize("timeout", TIMEOUTS, ids=["blocking", "timeout"])
+def test_sendall_interrupted_by_signals_delivers_every_byte(module_name, tmp_path, timeout):
+    """PEP 475 inside sendall: after each interruption it goes on from where it was."""
+    expected = bytes(range(256)) * (32 << 10)
+    with socket.socket() as srv:
+        srv.bind((HOST4, 0))
+        srv.listen()
+        port = str(srv.getsockname()[1])
+        child = Child(SENDALL_CHILD, [module_name, port, timeout], tmp_path)
+        try:
+            srv.settimeout(PATIENCE)
+            conn, _ = srv.accept()
+            with conn:
+                conn.settimeout(PATIENCE)
+                child.expect("READY")
+                for _ in range(3):
+                    child.wait_blocked()  # buffers full, sendall waiting
+                    child.proc.send_signal(signal.SIGUSR1)
+                    assert child.expect("HANDLED") == {}
+                got = bytearray()
+                while chunk := conn.recv(1 << 20):
+                    got += chunk
+            assert len(got) == len(expected)
+            assert got == expected
+            assert child.expect("RESULT") == {"handled": 3}
+            assert child.proc.wait(timeout=PATIENCE) == 0
+        finally:
+            child.close()

@@ -69,3 +69,42 @@ def test_selectors_echo_loop(mod):
                 sel.unregister(conn)
                 conn.close()
             assert sel.get_key(srv).fileobj is srv
+
+
+def test_asyncio_sock_api(mod):
+    """asyncio's loop.sock_* drive a non-blocking socket through its selector."""
+    import asyncio
+
+    async def exchange(srv, client):
+        loop = asyncio.get_running_loop()
+        await asyncio.wait_for(loop.sock_connect(client, srv.getsockname()), PATIENCE)
+        conn, _ = await asyncio.wait_for(loop.sock_accept(srv), PATIENCE)
+        with conn:
+            conn.setblocking(False)
+            await loop.sock_sendall(client, b"async hello")
+            data = await asyncio.wait_for(loop.sock_recv(conn, 100), PATIENCE)
+            await loop.sock_sendall(conn, data.upper())
+            buf = bytearray(100)
+            n = await asyncio.wait_for(loop.sock_recv_into(client, buf), PATIENCE)
+            return bytes(buf[:n])
+
+    with listener(mod, socket.AF_INET, (HOST4, 0)) as srv, mod.socket() as client:
+        srv.setblocking(False)
+        client.setblocking(False)
+        assert asyncio.run(exchange(srv, client)) == b"ASYNC HELLO"
+
+
+def test_asyncio_refuses_blocking_socket(mod):
+    """asyncio checks gettimeout() == 0 and refuses the socket with the same error."""
+    import asyncio
+
+    from conftest import assert_parity
+
+    def run(m):
+        async def go():
+            with m.socket() as s:
+                await asyncio.get_running_loop().sock_recv(s, 10)
+
+        return asyncio.run(go())
+
+    assert_parity(run, mod)

@@ -490,3 +490,22 @@ def test_makefile_bad_mode(mod):
             return s.makefile("rx")
 
     assert_parity(bad, mod)
+
+
+def test_sendfile(mod, tmp_path):
+    body = os.urandom(300_000)
+    path = tmp_path / "body.bin"
+    path.write_bytes(body)
+    with listener(mod, socket.AF_INET, (HOST4, 0)) as srv:
+
+        def receive(conn, addr):
+            got = b""
+            while chunk := conn.recv(65536):
+                got += chunk
+            return got
+
+        with serving(srv, receive) as job:
+            with mod.create_connection(srv.getsockname()) as c, open(path, "rb") as f:
+                assert c.sendfile(f, offset=1000, count=200_000) == 200_000
+                assert f.tell() == 201_000
+    assert job.result == body[1000:201_000]

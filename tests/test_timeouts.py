@@ -219,3 +219,25 @@ def test_nonblocking_connect_then_select(mod):
         assert c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
         conn, _ = srv.accept()
         conn.close()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [1e-10, 1e-9, 1.5e-9, 0.1, 1 / 3, True, 10**9, 2**62 / 1e9, 1e300],
+    ids=["1e-10", "1e-9", "1.5e-9", "0.1", "third", "True", "1e9", "2**62ns", "1e300"],
+)
+def test_timeout_value_round_trip(mod, value):
+    """The stdlib keeps timeouts as integer nanoseconds, rounded up: gettimeout() shows that."""
+
+    def run(m):
+        with m.socket() as s:
+            s.settimeout(value)
+            got = s.gettimeout()
+        m.setdefaulttimeout(value)
+        try:
+            default = m.getdefaulttimeout()
+        finally:
+            m.setdefaulttimeout(None)
+        return got, type(got), default
+
+    assert_parity(run, mod)

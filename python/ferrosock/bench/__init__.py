@@ -1,0 +1,17 @@
+"""``python -m ferrosock.bench``: the stdlib ``socket`` and ferrosock, measured side by side.
+
+Benchmarks are a command, not tests. Each suite is a module with a ``NAME``, a one-line
+``SUMMARY`` and ``run(settings, progress) -> list[WorkloadResult]``; :data:`SUITES` lists them in
+the order ``python -m ferrosock.bench`` runs them.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import socket_suite
+from ._results import CONTENDERS, Settings, WorkloadResult
+
+SUITES: dict[str, ModuleType] = {suite.NAME: suite for suite in (socket_suite,)}
+
+__all__ = ["SUITES", "CONTENDERS", "Settings", "WorkloadResult"]

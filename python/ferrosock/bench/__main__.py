@@ -1,0 +1,104 @@
+"""The command: ``python -m ferrosock.bench [SUITE ...] [--quick] [--json FILE] [--markdown]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import SUITES
+from ._machine import PIN_MODES, describe, pinned, placement
+from ._report import machine_line, markdown_table, settings_line, text_table, to_json
+from ._results import Settings, WorkloadResult
+
+DEFAULT_ROUNDS = 100_000
+DEFAULT_BULK_MIB = 100
+QUICK_ROUNDS = 10_000
+QUICK_BULK_MIB = 10
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _suite(name: str) -> str:
+    if name not in SUITES:
+        choices = ", ".join(map(repr, SUITES))
+        raise argparse.ArgumentTypeError(f"invalid choice: {name!r} (choose from {choices})")
+    return name
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ferrosock.bench",
+        description="Measure the stdlib socket module and ferrosock side by side over loopback.",
+        epilog="suites: " + "; ".join(f"{name}: {suite.SUMMARY}" for name, suite in SUITES.items()),
+    )
+    # Not `choices=`: with nargs="*", argparse checks an empty list against them and fails.
+    parser.add_argument(
+        "suite",
+        nargs="*",
+        type=_suite,
+        metavar="SUITE",
+        help=f"suites to run, from: {', '.join(SUITES)} (default: all of them)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{QUICK_ROUNDS} round trips and {QUICK_BULK_MIB} MiB instead of "
+        f"{DEFAULT_ROUNDS} and {DEFAULT_BULK_MIB}",
+    )
+    parser.add_argument("--rounds", type=_positive, help="round trips per ping-pong workload")
+    parser.add_argument("--bulk-mib", type=_positive, help="MiB moved by the bulk workload")
+    parser.add_argument(
+        "--repeat", type=_positive, default=3, help="times each workload runs (median shown)"
+    )
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+    parser.add_argument(
+        "--markdown", action="store_true", help="print a markdown table instead of plain text"
+    )
+    parser.add_argument(
+        "--pin",
+        choices=PIN_MODES,
+        default="auto",
+        help="where the two processes run: auto (default) puts them on one CPU for round "
+        "trips and on two for bulk; split: always two; same: always one; none: unpinned",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    names = args.suite or list(SUITES)
+    settings = Settings(
+        rounds=args.rounds or (QUICK_ROUNDS if args.quick else DEFAULT_ROUNDS),
+        bulk_mib=args.bulk_mib or (QUICK_BULK_MIB if args.quick else DEFAULT_BULK_MIB),
+        repeat=args.repeat,
+        quick=args.quick,
+        placement=placement(args.pin),
+    )
+    machine = describe()
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    results: dict[str, list[WorkloadResult]] = {}
+    with pinned(settings.placement.client):
+        for name in dict.fromkeys(names):
+            results[name] = SUITES[name].run(settings, progress)
+
+    print(machine_line(machine))
+    print(settings_line(settings))
+    print()
+    print(markdown_table(results) if args.markdown else text_table(results))
+    if args.json:
+        command = ["python", "-m", "ferrosock.bench", *(argv if argv is not None else sys.argv[1:])]
+        with open(args.json, "w", encoding="utf-8") as f:
+            f.write(to_json(machine, settings, results, command) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
