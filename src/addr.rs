@@ -138,7 +138,9 @@ fn getaddrinfo_first(host: &CStr, family: c_int) -> Result<Option<Resolved>, c_i
     let resolved = match first.ai_family {
         libc::AF_INET => {
             let sin = unsafe { &*(first.ai_addr as *const libc::sockaddr_in) };
-            Some(Resolved::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))))
+            Some(Resolved::V4(Ipv4Addr::from(u32::from_be(
+                sin.sin_addr.s_addr,
+            ))))
         }
         libc::AF_INET6 => {
             let sin6 = unsafe { &*(first.ai_addr as *const libc::sockaddr_in6) };
@@ -202,7 +204,10 @@ pub fn to_sockaddr(family: c_int, obj: &Bound<'_, PyAny>, caller: &str) -> PyRes
             let Resolved::V4(ip) = resolve(py, &host, libc::AF_INET)? else {
                 return Err(family_mismatch());
             };
-            Ok(SockAddr::from(SocketAddrV4::new(ip, checked_port(port, caller)?)))
+            Ok(SockAddr::from(SocketAddrV4::new(
+                ip,
+                checked_port(port, caller)?,
+            )))
         }
         libc::AF_INET6 => {
             let tuple = address_tuple(obj, caller, "AF_INET6")?;
@@ -230,7 +235,9 @@ pub fn to_sockaddr(family: c_int, obj: &Bound<'_, PyAny>, caller: &str) -> PyRes
                     "{caller}(): flowinfo must be 0-1048575."
                 )));
             }
-            Ok(SockAddr::from(SocketAddrV6::new(ip, port, flowinfo, scope_id)))
+            Ok(SockAddr::from(SocketAddrV6::new(
+                ip, port, flowinfo, scope_id,
+            )))
         }
         libc::AF_UNIX => unix_sockaddr(obj),
         _ => Err(PyOSError::new_err(format!("{caller}(): bad family"))),
@@ -300,7 +307,10 @@ pub fn from_sockaddr(py: Python<'_>, addr: &SockAddr) -> PyResult<Py<PyAny>> {
             let text = unsafe {
                 Bound::from_owned_ptr_or_err(
                     py,
-                    ffi::PyUnicode_DecodeFSDefaultAndSize(path.as_ptr().cast(), path.len() as isize),
+                    ffi::PyUnicode_DecodeFSDefaultAndSize(
+                        path.as_ptr().cast(),
+                        path.len() as isize,
+                    ),
                 )
             }?;
             Ok(text.unbind())
@@ -388,7 +398,10 @@ mod tests {
     #[test]
     fn ipv6_text_matches_glibc() {
         assert_eq!(ntop_v6(&"::1".parse().unwrap()), "::1");
-        assert_eq!(ntop_v6(&"::ffff:1.2.3.4".parse().unwrap()), "::ffff:1.2.3.4");
+        assert_eq!(
+            ntop_v6(&"::ffff:1.2.3.4".parse().unwrap()),
+            "::ffff:1.2.3.4"
+        );
         assert_eq!(ntop_v6(&"::102:304".parse().unwrap()), "::1.2.3.4");
     }
 

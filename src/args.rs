@@ -9,7 +9,7 @@ use std::os::raw::{c_int, c_long};
 use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyTuple};
 
 /// The `i` format: a C int, through `__index__`.
 pub fn c_int(obj: &Bound<'_, PyAny>) -> PyResult<c_int> {
@@ -20,7 +20,9 @@ pub fn c_int(obj: &Bound<'_, PyAny>) -> PyResult<c_int> {
         ));
     }
     if value < c_long::from(c_int::MIN) {
-        return Err(PyOverflowError::new_err("signed integer is less than minimum"));
+        return Err(PyOverflowError::new_err(
+            "signed integer is less than minimum",
+        ));
     }
     Ok(value as c_int)
 }
@@ -63,19 +65,24 @@ pub fn flags(obj: Option<&Bound<'_, PyAny>>) -> PyResult<c_int> {
 /// A contiguous buffer held for the duration of a call (the `y*` and `w*` formats).
 ///
 /// The memory stays valid (and a bytearray cannot be resized) until the view is released,
-/// which happens on drop, with the GIL held.
-pub struct HeldBuffer {
-    view: Box<ffi::Py_buffer>,
+/// which happens on drop, with the GIL held. `bytes`, the common case, skips the buffer
+/// protocol: it is immutable and kept alive by the reference held here.
+pub enum HeldBuffer<'py> {
+    Bytes(Bound<'py, PyBytes>),
+    View(Box<ffi::Py_buffer>),
 }
 
-impl HeldBuffer {
+impl<'py> HeldBuffer<'py> {
     /// `y*`: any object supporting the buffer protocol.
-    pub fn readable(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+    pub fn readable(obj: &Bound<'py, PyAny>) -> PyResult<Self> {
+        if let Ok(bytes) = obj.cast::<PyBytes>() {
+            return Ok(HeldBuffer::Bytes(bytes.clone()));
+        }
         Self::get(obj, ffi::PyBUF_SIMPLE)
     }
 
     /// `w*`: a writable buffer; `func` names the method in CPython's error message.
-    pub fn writable(obj: &Bound<'_, PyAny>, func: &str) -> PyResult<Self> {
+    pub fn writable(obj: &Bound<'py, PyAny>, func: &str) -> PyResult<Self> {
         Self::get(obj, ffi::PyBUF_WRITABLE).map_err(|_| {
             PyTypeError::new_err(format!(
                 "{func}() argument 1 must be read-write bytes-like object, not {}",
@@ -84,40 +91,54 @@ impl HeldBuffer {
         })
     }
 
-    fn get(obj: &Bound<'_, PyAny>, flags: c_int) -> PyResult<Self> {
+    fn get(obj: &Bound<'py, PyAny>, flags: c_int) -> PyResult<Self> {
+        // SAFETY: an all-zero Py_buffer is a valid "empty" value for GetBuffer to fill.
         let mut view: Box<ffi::Py_buffer> = Box::new(unsafe { std::mem::zeroed() });
-        // SAFETY: view points to writable, zeroed memory; we hold the GIL.
+        // SAFETY: view points to writable memory; we hold the GIL.
         if unsafe { ffi::PyObject_GetBuffer(obj.as_ptr(), &mut *view, flags) } != 0 {
             return Err(PyErr::fetch(obj.py()));
         }
-        Ok(Self { view })
+        Ok(HeldBuffer::View(view))
     }
 
     pub fn len(&self) -> usize {
-        self.view.len as usize
+        self.as_slice().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     pub fn as_slice(&self) -> &[u8] {
-        if self.view.len == 0 {
-            return &[];
+        match self {
+            HeldBuffer::Bytes(bytes) => bytes.as_bytes(),
+            HeldBuffer::View(view) if view.len == 0 => &[],
+            // SAFETY: the exporter guarantees `len` readable bytes at `buf` while held.
+            HeldBuffer::View(view) => unsafe {
+                std::slice::from_raw_parts(view.buf as *const u8, view.len as usize)
+            },
         }
-        // SAFETY: the exporter guarantees `len` readable bytes at `buf` while the view is held.
-        unsafe { std::slice::from_raw_parts(self.view.buf as *const u8, self.len()) }
     }
 
+    /// The writable bytes of a `w*` view (empty for anything else).
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        if self.view.len == 0 {
-            return &mut [];
+        match self {
+            HeldBuffer::View(view) if view.len > 0 && view.readonly == 0 => {
+                // SAFETY: a writable view of `len` bytes, held until drop.
+                unsafe { std::slice::from_raw_parts_mut(view.buf as *mut u8, view.len as usize) }
+            }
+            _ => &mut [],
         }
-        // SAFETY: obtained with PyBUF_WRITABLE (callers only use this on writable views).
-        unsafe { std::slice::from_raw_parts_mut(self.view.buf as *mut u8, self.len()) }
     }
 }
 
-impl Drop for HeldBuffer {
+impl Drop for HeldBuffer<'_> {
     fn drop(&mut self) {
-        // Releasing a view needs the GIL; `attach` is a cheap no-op check when it is held.
-        Python::attach(|_| unsafe { ffi::PyBuffer_Release(&mut *self.view) });
+        if let HeldBuffer::View(view) = self {
+            // SAFETY: the view was filled by PyObject_GetBuffer, and HeldBuffer<'py> can only
+            // exist while the GIL is held.
+            unsafe { ffi::PyBuffer_Release(&mut **view) };
+        }
     }
 }
 
@@ -188,7 +209,8 @@ pub fn single<'py>(
 
 /// Item `i` of a checked argument tuple, if given.
 pub fn opt<'py>(args: &Bound<'py, PyTuple>, i: usize) -> Option<Bound<'py, PyAny>> {
-    args.get_item(i).ok()
+    // Checked first: an out-of-range get_item would build (and drop) an IndexError.
+    (i < args.len()).then(|| args.get_item(i).ok()).flatten()
 }
 
 /// The `I` format: an unsigned C int (CPython's `I` wraps rather than checking overflow).
@@ -207,4 +229,3 @@ pub fn unsigned_int(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
     }
     Ok(value as u32)
 }
-

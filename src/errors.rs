@@ -47,7 +47,11 @@ pub fn timed_out() -> PyErr {
 /// `socket.gaierror(code, gai_strerror(code))`, as CPython's `set_gaierror` builds it.
 pub fn gai_error(code: i32) -> PyErr {
     if code == libc::EAI_SYSTEM {
-        return os_error(io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO));
+        return os_error(
+            io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO),
+        );
     }
     // SAFETY: gai_strerror returns a pointer to a static NUL-terminated string.
     let msg = unsafe { CStr::from_ptr(libc::gai_strerror(code)) }
@@ -58,7 +62,9 @@ pub fn gai_error(code: i32) -> PyErr {
 
 /// The errno of the last failed system call on this thread.
 pub fn last_errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 #[cfg(test)]

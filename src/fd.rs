@@ -152,7 +152,14 @@ mod tests {
             getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE).unwrap(),
             libc::SOCK_DGRAM
         );
-        setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, Some(&1i32.to_ne_bytes()), 4).unwrap();
+        setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            Some(&1i32.to_ne_bytes()),
+            4,
+        )
+        .unwrap();
         assert_eq!(
             getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR).unwrap(),
             1

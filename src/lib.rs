@@ -6,6 +6,7 @@ pub mod blocking;
 pub mod errors;
 pub mod fd;
 pub mod socket;
+pub mod strftime;
 
 use pyo3::prelude::*;
 
@@ -15,9 +16,7 @@ mod _native {
     use pyo3::prelude::*;
 
     #[pymodule_export]
-    use crate::socket::{
-        dup, getdefaulttimeout, setdefaulttimeout, socketpair_fds, Socket,
-    };
+    use crate::socket::{dup, getdefaulttimeout, setdefaulttimeout, socketpair_fds, Socket};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

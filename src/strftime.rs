@@ -131,7 +131,10 @@ impl fmt::Display for StrftimeError {
                 write!(f, "timestamp {t} out of range for localtime")
             }
             StrftimeError::YearOutOfRange(y) => {
-                write!(f, "year {y} out of range (signed integer is greater than maximum)")
+                write!(
+                    f,
+                    "year {y} out of range (signed integer is greater than maximum)"
+                )
             }
         }
     }
@@ -177,11 +180,17 @@ pub fn local_at(unix_seconds: i64) -> Result<LocalTime, StrftimeError> {
     } else {
         // SAFETY: glibc's tm_zone points to a NUL-terminated string that
         // lives as long as the loaded zone data.
-        unsafe { CStr::from_ptr(tm.tm_zone) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(tm.tm_zone) }
+            .to_string_lossy()
+            .into_owned()
     };
     if zone.is_empty() && tm.tm_isdst >= 0 {
         // glibc's strftime falls back to tzname[isdst] (after tzset).
-        let idx = if tm.tm_isdst <= 1 { tm.tm_isdst as usize } else { 2 };
+        let idx = if tm.tm_isdst <= 1 {
+            tm.tm_isdst as usize
+        } else {
+            2
+        };
         zone = if idx == 2 {
             "?".to_string()
         } else {
@@ -259,7 +268,11 @@ impl LocalTime {
             u32::try_from(self.tm_mday).ok()?,
         )?;
         let sec = u32::try_from(self.tm_sec).ok()?;
-        let (sec, nano) = if sec == 60 { (59, 1_000_000_000) } else { (sec, 0) };
+        let (sec, nano) = if sec == 60 {
+            (59, 1_000_000_000)
+        } else {
+            (sec, 0)
+        };
         let time = chrono::NaiveTime::from_hms_nano_opt(
             u32::try_from(self.tm_hour).ok()?,
             u32::try_from(self.tm_min).ok()?,
@@ -331,7 +344,13 @@ struct Out {
 
 impl Out {
     fn new(cap: u64, limit: usize) -> Out {
-        Out { buf: String::new(), chars: 0, cap, limit, truncated: false }
+        Out {
+            buf: String::new(),
+            chars: 0,
+            cap,
+            limit,
+            truncated: false,
+        }
     }
 
     fn count(&mut self, n: u64) -> Result<(), Full> {
@@ -378,12 +397,31 @@ impl Out {
 }
 
 const ABDAY: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const DAY: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
-const ABMON: [&str; 12] =
-    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const DAY: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
+const ABMON: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 const MON: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 // C locale LC_TIME strings (glibc locale/C-time.c). ERA_* are empty and
 // there are no alternative digits; ALTMON_* equal MON_*.
@@ -394,7 +432,7 @@ const T_FMT_AMPM: &str = "%I:%M:%S %p";
 
 /// Per-directive state (glibc's locals of one loop iteration).
 struct Spec {
-    pad: char, // '\0', '_', '-' or '0'
+    pad: char,  // '\0', '_', '-' or '0'
     width: i32, // -1 when absent
     to_upp: bool,
     to_low: bool,
@@ -409,7 +447,9 @@ fn is_leap(year: i32) -> bool {
 fn iso_week_days(yday: i32, wday: i32) -> i32 {
     const BIG_ENOUGH_MULTIPLE_OF_7: i32 = (366 / 7 + 2) * 7;
     yday.wrapping_sub(
-        yday.wrapping_sub(wday).wrapping_add(4 + BIG_ENOUGH_MULTIPLE_OF_7).wrapping_rem(7),
+        yday.wrapping_sub(wday)
+            .wrapping_add(4 + BIG_ENOUGH_MULTIPLE_OF_7)
+            .wrapping_rem(7),
     )
     .wrapping_add(4 - 1)
 }
@@ -431,7 +471,12 @@ fn format_into(fmt: &[char], tp: &LocalTime, out: &mut Out) -> Result<(), Full> 
             continue;
         }
         let start = f;
-        let mut spec = Spec { pad: '\0', width: -1, to_upp: false, to_low: false };
+        let mut spec = Spec {
+            pad: '\0',
+            width: -1,
+            to_upp: false,
+            to_low: false,
+        };
         let mut change_case = false;
 
         // Flags.
@@ -542,7 +587,11 @@ fn format_into(fmt: &[char], tp: &LocalTime, out: &mut Out) -> Result<(), Full> 
                 if modifier != '\0' {
                     bad = true;
                 } else {
-                    let sub = if fc == Some('D') { "%m/%d/%y" } else { "%Y-%m-%d" };
+                    let sub = if fc == Some('D') {
+                        "%m/%d/%y"
+                    } else {
+                        "%Y-%m-%d"
+                    };
                     subformat(out, &spec, sub, tp)?;
                 }
             }
@@ -556,8 +605,8 @@ fn format_into(fmt: &[char], tp: &LocalTime, out: &mut Out) -> Result<(), Full> 
                 do_number(out, &mut spec, 1, v, false)?;
             }
             Some(
-                ch @ ('d' | 'e' | 'H' | 'I' | 'k' | 'l' | 'j' | 'M' | 'm' | 'S' | 'U' | 'W'
-                | 'w' | 'V' | 'g' | 'G'),
+                ch @ ('d' | 'e' | 'H' | 'I' | 'k' | 'l' | 'j' | 'M' | 'm' | 'S' | 'U' | 'W' | 'w'
+                | 'V' | 'g' | 'G'),
             ) => {
                 if modifier == 'E' {
                     bad = true;
@@ -574,7 +623,11 @@ fn format_into(fmt: &[char], tp: &LocalTime, out: &mut Out) -> Result<(), Full> 
                         'M' => (2, tp.tm_min, false),
                         'm' => (2, tp.tm_mon.wrapping_add(1), false),
                         'S' => (2, tp.tm_sec, false),
-                        'U' => (2, tp.tm_yday.wrapping_sub(tp.tm_wday).wrapping_add(7) / 7, false),
+                        'U' => (
+                            2,
+                            tp.tm_yday.wrapping_sub(tp.tm_wday).wrapping_add(7) / 7,
+                            false,
+                        ),
                         'W' => (
                             2,
                             tp.tm_yday
@@ -821,7 +874,11 @@ mod case {
         LOC.get_or_init(|| {
             // SAFETY: valid NUL-terminated name, null base.
             let l = unsafe {
-                libc::newlocale(libc::LC_CTYPE_MASK, c"C.UTF-8".as_ptr(), std::ptr::null_mut())
+                libc::newlocale(
+                    libc::LC_CTYPE_MASK,
+                    c"C.UTF-8".as_ptr(),
+                    std::ptr::null_mut(),
+                )
             };
             if l.is_null() {
                 None
@@ -847,8 +904,11 @@ mod case {
 
     /// Pure-Rust fallback: Rust's full mapping when it is a single char.
     fn via_rust(c: char, upper: bool) -> char {
-        let mut it: Box<dyn Iterator<Item = char>> =
-            if upper { Box::new(c.to_uppercase()) } else { Box::new(c.to_lowercase()) };
+        let mut it: Box<dyn Iterator<Item = char>> = if upper {
+            Box::new(c.to_uppercase())
+        } else {
+            Box::new(c.to_lowercase())
+        };
         match (it.next(), it.next()) {
             (Some(m), None) => m,
             _ => c,
@@ -904,8 +964,14 @@ mod tests {
     const TABLE: &[(&str, &str)] = &[
         ("%a %A %b %B %h", "Wed Wednesday Nov November Nov"),
         ("%c", "Wed Nov 18 12:06:40 2026"),
-        ("%x|%X|%D|%F|%T|%R|%r", "11/18/26|12:06:40|11/18/26|2026-11-18|12:06:40|12:06|12:06:40 PM"),
-        ("%C %y %Y %G %g %V %U %W %j %u %w", "20 26 2026 2026 26 47 46 46 322 3 3"),
+        (
+            "%x|%X|%D|%F|%T|%R|%r",
+            "11/18/26|12:06:40|11/18/26|2026-11-18|12:06:40|12:06|12:06:40 PM",
+        ),
+        (
+            "%C %y %Y %G %g %V %U %W %j %u %w",
+            "20 26 2026 2026 26 47 46 46 322 3 3",
+        ),
         ("%d %e %H %I %k %l %M %S %m", "18 18 12 12 12 12 06 40 11"),
         ("%p %P %Z %z %s", "PM pm CET +0100 1795000000"),
         ("%n%t%%", "\n\t%"),
@@ -932,39 +998,75 @@ mod tests {
         ("ä%a€", "äWed€"),
         // E/O modifiers
         ("%Ez %Oz %EZ %OZ", "+0100 +0100 CET CET"),
-        ("%Ec|%EC|%Ex|%EX|%Ey|%EY", "Wed Nov 18 12:06:40 2026|20|11/18/26|12:06:40|26|2026"),
-        ("%Od %Oe %OH %Om %Oy %OS %OM %OI %Ok %Ol", "18 18 12 11 26 40 06 12 12 12"),
-        ("%Ou %Ow %OV %OG %Og %OU %OW %Oj %OC %Os", "3 3 47 2026 26 46 46 322 20 1795000000"),
+        (
+            "%Ec|%EC|%Ex|%EX|%Ey|%EY",
+            "Wed Nov 18 12:06:40 2026|20|11/18/26|12:06:40|26|2026",
+        ),
+        (
+            "%Od %Oe %OH %Om %Oy %OS %OM %OI %Ok %Ol",
+            "18 18 12 11 26 40 06 12 12 12",
+        ),
+        (
+            "%Ou %Ow %OV %OG %Og %OU %OW %Oj %OC %Os",
+            "3 3 47 2026 26 46 46 322 20 1795000000",
+        ),
         ("%Ob %OB %Oh", "Nov November Nov"),
-        ("%ER %ET %Er %OR %OT %Or", "12:06 12:06:40 12:06:40 PM 12:06 12:06:40 12:06:40 PM"),
+        (
+            "%ER %ET %Er %OR %OT %Or",
+            "12:06 12:06:40 12:06:40 PM 12:06 12:06:40 12:06:40 PM",
+        ),
         ("%Ep %Op %EP %OP %En%On%Et", "PM PM pm pm \n\n\t"),
-        ("%OY %O5d %Oa %Ea %EA %Eb %EB %Eh", "%OY %O5d %Oa %Ea %EA %Eb %EB %Eh"),
+        (
+            "%OY %O5d %Oa %Ea %EA %Eb %EB %Eh",
+            "%OY %O5d %Oa %Ea %EA %Eb %EB %Eh",
+        ),
         ("%ED %EF %OF %OD %Oc %Ox %OX", "%ED %EF %OF %OD %Oc %Ox %OX"),
-        ("%Ed %OE %EE %OO %EOd %OEd %E5d", "%Ed %OE %EE %OO %EOd %OEd %E5d"),
+        (
+            "%Ed %OE %EE %OO %EOd %OEd %E5d",
+            "%Ed %OE %EE %OO %EOd %OEd %E5d",
+        ),
         ("%5Ed", " %5Ed"),
         ("%E% %O% %5E%", "% %     %"),
         // case flags
-        ("%^a %#a %#A %#b %#B %^B %#10A", "WED WED WEDNESDAY NOV NOVEMBER NOVEMBER  WEDNESDAY"),
+        (
+            "%^a %#a %#A %#b %#B %^B %#10A",
+            "WED WED WEDNESDAY NOV NOVEMBER NOVEMBER  WEDNESDAY",
+        ),
         ("%#Z %^Z %#^Z %^#Z", "cet CET cet cet"),
         ("%#p %^p %^P %#P", "pm PM pm pm"),
         ("%#Eb", "%#EB"),
-        ("%^10c|%#c|%10c|%^x", "WED NOV 18 12:06:40 2026|Wed Nov 18 12:06:40 2026|Wed Nov 18 12:06:40 2026|11/18/26"),
+        (
+            "%^10c|%#c|%10c|%^x",
+            "WED NOV 18 12:06:40 2026|Wed Nov 18 12:06:40 2026|Wed Nov 18 12:06:40 2026|11/18/26",
+        ),
         ("%^30c", "      WED NOV 18 12:06:40 2026"),
         ("%030c", "000000Wed Nov 18 12:06:40 2026"),
         ("%10D", "  11/18/26"),
         // padding flags and widths
         ("%5Y %_5Y %-5Y %05Y", "02026  2026  2026 02026"),
-        ("%-5d %_-5d %-_5d %0_5d %_05d", "   18    18    18    18 00018"),
-        ("%0e %-e %_d %-m %_m %_5m %10d", "18 18 18 11 11    11 0000000018"),
+        (
+            "%-5d %_-5d %-_5d %0_5d %_05d",
+            "   18    18    18    18 00018",
+        ),
+        (
+            "%0e %-e %_d %-m %_m %_5m %10d",
+            "18 18 18 11 11    11 0000000018",
+        ),
         ("%05a %_5a %-5a", "00Wed   Wed   Wed"),
         ("%5n|%5t|%5%|%_5%|%05%", "    \n|    \t|    %|    %|0000%"),
         ("%5C %3j %1j %-j", "00020 322 322 322"),
-        ("%10s %12s %-12s %012s", "1795000000   1795000000   1795000000 001795000000"),
+        (
+            "%10s %12s %-12s %012s",
+            "1795000000   1795000000   1795000000 001795000000",
+        ),
         ("%10z", "         +0000000100"),
         ("%-10z", "         +       100"),
         ("%_10z", "         +       100"),
         ("%010z", "000000000+0000000100"),
-        ("%-z %_z %3z %6z %06z", "+100 + 100   +0100      +000100 00000+000100"),
+        (
+            "%-z %_z %3z %6z %06z",
+            "+100 + 100   +0100      +000100 00000+000100",
+        ),
     ];
 
     #[test]
@@ -1000,16 +1102,24 @@ mod tests {
         let fmt = "%c".repeat(3000);
         assert_eq!(
             strftime(&fmt, &t),
-            Err(StrftimeError::OutputTooLong { limit: MAX_DATAGRAM })
+            Err(StrftimeError::OutputTooLong {
+                limit: MAX_DATAGRAM
+            })
         );
-        assert_eq!(strftime_with_limit(&fmt, &t, usize::MAX).unwrap().len(), 72_000);
+        assert_eq!(
+            strftime_with_limit(&fmt, &t, usize::MAX).unwrap().len(),
+            72_000
+        );
         // Exactly at the limit is fine.
         let fmt = format!("%{}Y{}", MAX_DATAGRAM - 1000, "x".repeat(300));
         assert_eq!(strftime(&fmt, &t).unwrap().len(), MAX_DATAGRAM - 1000 + 300);
         let fmt = format!("%{}Y{}", MAX_DATAGRAM - 300, "x".repeat(300));
         assert_eq!(strftime(&fmt, &t).unwrap().len(), MAX_DATAGRAM);
         let fmt = format!("%{}Y{}", MAX_DATAGRAM - 299, "x".repeat(300));
-        assert!(matches!(strftime(&fmt, &t), Err(StrftimeError::OutputTooLong { .. })));
+        assert!(matches!(
+            strftime(&fmt, &t),
+            Err(StrftimeError::OutputTooLong { .. })
+        ));
         // Multi-byte characters count in bytes for the limit.
         assert!(strftime_with_limit("€€", &t, 5).is_err());
         assert_eq!(strftime_with_limit("€€", &t, 6).unwrap(), "€€");
@@ -1021,7 +1131,10 @@ mod tests {
     fn embedded_nul_is_an_error() {
         assert_eq!(strftime("a\0b", &berlin()), Err(StrftimeError::EmbeddedNul));
         assert_eq!(strftime("%\0", &berlin()), Err(StrftimeError::EmbeddedNul));
-        assert_eq!(StrftimeError::EmbeddedNul.to_string(), "embedded null character");
+        assert_eq!(
+            StrftimeError::EmbeddedNul.to_string(),
+            "embedded null character"
+        );
     }
 
     #[test]
@@ -1095,7 +1208,11 @@ mod tests {
         while d <= end {
             let dt = Utc.from_utc_datetime(&d.and_hms_opt(12, 0, 0).unwrap());
             let lt = LocalTime::from_chrono(&dt, "UTC", 0);
-            assert_eq!(strftime(fmt, &lt).unwrap(), dt.format(fmt).to_string(), "{d}");
+            assert_eq!(
+                strftime(fmt, &lt).unwrap(),
+                dt.format(fmt).to_string(),
+                "{d}"
+            );
             d = d.succ_opt().unwrap();
             n += 1;
         }
@@ -1130,9 +1247,18 @@ mod tests {
     /// the error.
     fn in_child(tz: Option<&str>, ts: &[i64]) -> Vec<String> {
         let exe = std::env::current_exe().unwrap();
-        let module = module_path!().split_once("::").map(|x| x.1).unwrap_or(module_path!());
+        let module = module_path!()
+            .split_once("::")
+            .map(|x| x.1)
+            .unwrap_or(module_path!());
         let mut cmd = std::process::Command::new(exe);
-        cmd.args([&format!("{module}::tz_child"), "--exact", "--ignored", "--nocapture", "--test-threads=1"]);
+        cmd.args([
+            &format!("{module}::tz_child"),
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ]);
         let list: Vec<String> = ts.iter().map(|t| t.to_string()).collect();
         cmd.env(CHILD_ENV, list.join(","));
         match tz {
@@ -1154,7 +1280,9 @@ mod tests {
     #[test]
     #[ignore = "helper run by local_at_follows_tz_like_cpython in a child process"]
     fn tz_child() {
-        let Ok(list) = std::env::var(CHILD_ENV) else { return };
+        let Ok(list) = std::env::var(CHILD_ENV) else {
+            return;
+        };
         for t in list.split(',').filter_map(|t| t.parse::<i64>().ok()) {
             match local_at(t) {
                 Ok(lt) => println!(
@@ -1174,37 +1302,82 @@ mod tests {
     fn local_at_follows_tz_like_cpython() {
         type Case<'a> = (Option<&'a str>, &'a [(i64, &'a str)]);
         let cases: &[Case] = &[
-            (Some("Europe/Berlin"), &[
-                (1_795_000_000, "2026-11-18 12:06:40|CET|+0100|1795000000 0"),
-                // DST starts 2026-03-29 01:00 UTC
-                (1_774_745_999, "2026-03-29 01:59:59|CET|+0100|1774745999 0"),
-                (1_774_746_000, "2026-03-29 03:00:00|CEST|+0200|1774746000 1"),
-                (-5_000_000_000, "1811-07-23 16:00:08|LMT|+0053|-5000000000 0"),
-                (253_402_300_800, "10000-01-01 01:00:00|CET|+0100|253402300800 0"),
-                // year would exceed INT_MAX: CPython's strftime raises OverflowError
-                (67_767_976_233_532_799, "YearOutOfRange(2147483648)"),
-            ]),
-            (Some(":Europe/Berlin"), &[(1_782_000_000, "2026-06-21 02:00:00|CEST|+0200|1782000000 1")]),
-            (Some("America/New_York"), &[(1_782_000_000, "2026-06-20 20:00:00|EDT|-0400|1782000000 1")]),
-            (Some("EST5EDT,M3.2.0,M11.1.0"), &[
-                (1_795_000_000, "2026-11-18 06:06:40|EST|-0500|1795000000 0"),
-                (1_782_000_000, "2026-06-20 20:00:00|EDT|-0400|1782000000 1"),
-            ]),
-            (Some("<+03>-3"), &[(1_795_000_000, "2026-11-18 14:06:40|+03|+0300|1795000000 0")]),
-            (Some("GMT+3"), &[(1_795_000_000, "2026-11-18 08:06:40|GMT|-0300|1795000000 0")]),
-            (Some("Foo/Bar"), &[(1_795_000_000, "2026-11-18 11:06:40|Foo|+0000|1795000000 0")]),
-            (Some(""), &[(1_795_000_000, "2026-11-18 11:06:40|UTC|+0000|1795000000 0")]),
-            (Some("Europe/Dublin"), &[(1_795_000_000, "2026-11-18 11:06:40|GMT|+0000|1795000000 1")]),
-            (Some("AAA3BBB,J60/2,J300/2"), &[(1_782_000_000, "2026-06-20 22:00:00|BBB|-0200|1782000000 1")]),
-            (Some("UTC"), &[
-                (-1, "1969-12-31 23:59:59|UTC|+0000|-1 0"),
-                (67_767_976_233_532_799, "2147483647-12-31 23:59:59|UTC|+0000|67767976233532799 0"),
-                (67_767_976_233_532_800, "YearOutOfRange(2147483648)"),
-                // localtime_r fails: CPython raises OSError(EOVERFLOW)
-                (-67_768_040_609_740_801, "TimestampOutOfRange(-67768040609740801)"),
-                (i64::MAX, "TimestampOutOfRange(9223372036854775807)"),
-                (i64::MIN, "TimestampOutOfRange(-9223372036854775808)"),
-            ]),
+            (
+                Some("Europe/Berlin"),
+                &[
+                    (1_795_000_000, "2026-11-18 12:06:40|CET|+0100|1795000000 0"),
+                    // DST starts 2026-03-29 01:00 UTC
+                    (1_774_745_999, "2026-03-29 01:59:59|CET|+0100|1774745999 0"),
+                    (1_774_746_000, "2026-03-29 03:00:00|CEST|+0200|1774746000 1"),
+                    (
+                        -5_000_000_000,
+                        "1811-07-23 16:00:08|LMT|+0053|-5000000000 0",
+                    ),
+                    (
+                        253_402_300_800,
+                        "10000-01-01 01:00:00|CET|+0100|253402300800 0",
+                    ),
+                    // year would exceed INT_MAX: CPython's strftime raises OverflowError
+                    (67_767_976_233_532_799, "YearOutOfRange(2147483648)"),
+                ],
+            ),
+            (
+                Some(":Europe/Berlin"),
+                &[(1_782_000_000, "2026-06-21 02:00:00|CEST|+0200|1782000000 1")],
+            ),
+            (
+                Some("America/New_York"),
+                &[(1_782_000_000, "2026-06-20 20:00:00|EDT|-0400|1782000000 1")],
+            ),
+            (
+                Some("EST5EDT,M3.2.0,M11.1.0"),
+                &[
+                    (1_795_000_000, "2026-11-18 06:06:40|EST|-0500|1795000000 0"),
+                    (1_782_000_000, "2026-06-20 20:00:00|EDT|-0400|1782000000 1"),
+                ],
+            ),
+            (
+                Some("<+03>-3"),
+                &[(1_795_000_000, "2026-11-18 14:06:40|+03|+0300|1795000000 0")],
+            ),
+            (
+                Some("GMT+3"),
+                &[(1_795_000_000, "2026-11-18 08:06:40|GMT|-0300|1795000000 0")],
+            ),
+            (
+                Some("Foo/Bar"),
+                &[(1_795_000_000, "2026-11-18 11:06:40|Foo|+0000|1795000000 0")],
+            ),
+            (
+                Some(""),
+                &[(1_795_000_000, "2026-11-18 11:06:40|UTC|+0000|1795000000 0")],
+            ),
+            (
+                Some("Europe/Dublin"),
+                &[(1_795_000_000, "2026-11-18 11:06:40|GMT|+0000|1795000000 1")],
+            ),
+            (
+                Some("AAA3BBB,J60/2,J300/2"),
+                &[(1_782_000_000, "2026-06-20 22:00:00|BBB|-0200|1782000000 1")],
+            ),
+            (
+                Some("UTC"),
+                &[
+                    (-1, "1969-12-31 23:59:59|UTC|+0000|-1 0"),
+                    (
+                        67_767_976_233_532_799,
+                        "2147483647-12-31 23:59:59|UTC|+0000|67767976233532799 0",
+                    ),
+                    (67_767_976_233_532_800, "YearOutOfRange(2147483648)"),
+                    // localtime_r fails: CPython raises OSError(EOVERFLOW)
+                    (
+                        -67_768_040_609_740_801,
+                        "TimestampOutOfRange(-67768040609740801)",
+                    ),
+                    (i64::MAX, "TimestampOutOfRange(9223372036854775807)"),
+                    (i64::MIN, "TimestampOutOfRange(-9223372036854775808)"),
+                ],
+            ),
         ];
         for (tz, expected) in cases {
             let ts: Vec<i64> = expected.iter().map(|e| e.0).collect();
@@ -1235,10 +1408,53 @@ mod tests {
     #[test]
     fn never_panics_and_respects_limit() {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        let extremes = [i32::MIN, i32::MIN + 1, -1_000_000, -1, 0, 1, 11, 12, 13, 23, 59, 60, 365, 366, i32::MAX];
+        let extremes = [
+            i32::MIN,
+            i32::MIN + 1,
+            -1_000_000,
+            -1,
+            0,
+            1,
+            11,
+            12,
+            13,
+            23,
+            59,
+            60,
+            365,
+            366,
+            i32::MAX,
+        ];
         let pieces = [
-            "%", "%%", "E", "O", "^", "#", "_", "-", "0", "5", "2147483647", "99999999999", "a", "Z",
-            "z", "s", "c", "G", "V", "ä", "😀", "x", " ", "\n", "%E", "%O", "%^#", "Y", "j",
+            "%",
+            "%%",
+            "E",
+            "O",
+            "^",
+            "#",
+            "_",
+            "-",
+            "0",
+            "5",
+            "2147483647",
+            "99999999999",
+            "a",
+            "Z",
+            "z",
+            "s",
+            "c",
+            "G",
+            "V",
+            "ä",
+            "😀",
+            "x",
+            " ",
+            "\n",
+            "%E",
+            "%O",
+            "%^#",
+            "Y",
+            "j",
         ];
         for i in 0..20_000 {
             let mut t = berlin();
@@ -1261,7 +1477,9 @@ mod tests {
                 let bytes: Vec<u8> = (0..rng.below(40)).map(|_| rng.next() as u8).collect();
                 String::from_utf8_lossy(&bytes).into_owned()
             } else {
-                (0..rng.below(20)).map(|_| rng.pick(&pieces)).collect::<String>()
+                (0..rng.below(20))
+                    .map(|_| rng.pick(&pieces))
+                    .collect::<String>()
             };
             let limit = rng.pick(&[0usize, 1, 10, 100, MAX_DATAGRAM, usize::MAX]);
             match strftime_with_limit(&fmt, &t, limit) {

@@ -10,15 +10,9 @@ from __future__ import annotations
 
 import socket as _std
 
-from . import _native
-from ._functions import create_connection, create_server, fromfd, has_dualstack_ipv6, socketpair
-from ._native import dup, getdefaulttimeout, setdefaulttimeout
-from ._sockobj import SocketIO, SocketType, socket
-
-# The stdlib's own exception classes: `except socket.timeout` catches ferrosock's timeouts.
-from socket import error, gaierror, herror, timeout
-
-# The stdlib's enums and its resolution/conversion helpers (pure functions of the platform).
+# From the stdlib itself: its exception classes (so `except socket.timeout` catches ferrosock's
+# timeouts), its enums, and its name-resolution and conversion helpers (pure functions of the
+# platform, with no socket object involved).
 from socket import (
     CMSG_LEN,
     CMSG_SPACE,
@@ -27,6 +21,8 @@ from socket import (
     MsgFlag,
     SocketKind,
     close,
+    error,
+    gaierror,
     getaddrinfo,
     getfqdn,
     gethostbyaddr,
@@ -38,6 +34,7 @@ from socket import (
     getservbyname,
     getservbyport,
     has_ipv6,
+    herror,
     htonl,
     htons,
     if_indextoname,
@@ -50,7 +47,17 @@ from socket import (
     ntohl,
     ntohs,
     sethostname,
+    timeout,
 )
+
+from . import _native
+from ._functions import create_connection, create_server, fromfd, has_dualstack_ipv6, socketpair
+from ._native import dup, getdefaulttimeout, setdefaulttimeout
+from ._patch import is_patched as is_patched
+from ._patch import patch as patch
+from ._patch import patched as patched
+from ._patch import unpatch as unpatch
+from ._sockobj import SocketIO, SocketType, socket
 
 __version__: str = _native.__version__
 

@@ -7,7 +7,7 @@ top of :class:`ferrosock.socket`, with the stdlib's signatures and error behavio
 from __future__ import annotations
 
 import socket as _std
-from typing import Any, Iterable
+from typing import Any
 
 from . import _native
 from ._sockobj import socket
@@ -122,5 +122,3 @@ def create_server(
     except OSError:
         sock.close()
         raise
-
-

@@ -66,30 +66,25 @@ class socket(_native.socket):
 
     def __repr__(self) -> str:
         closed = getattr(self, "_closed", False)
-        s = "<%s.%s%s fd=%i, family=%s, type=%s, proto=%i" % (
-            self.__class__.__module__,
-            self.__class__.__qualname__,
-            " [closed]" if closed else "",
-            self.fileno(),
-            self.family,
-            self.type,
-            self.proto,
+        cls = self.__class__
+        s = (
+            f"<{cls.__module__}.{cls.__qualname__}{' [closed]' if closed else ''}"
+            f" fd={self.fileno()}, family={self.family}, type={self.type}, proto={self.proto}"
         )
         if not closed:
             try:
                 laddr = self.getsockname()
                 if laddr:
-                    s += ", laddr=%s" % str(laddr)
+                    s += f", laddr={laddr}"
             except (OSError, AttributeError):
                 pass
             try:
                 raddr = self.getpeername()
                 if raddr:
-                    s += ", raddr=%s" % str(raddr)
+                    s += f", raddr={raddr}"
             except (OSError, AttributeError):
                 pass
-        s += ">"
-        return s
+        return s + ">"
 
     def __getstate__(self) -> Any:
         raise TypeError(f"cannot pickle {self.__class__.__name__!r} object")
@@ -98,7 +93,7 @@ class socket(_native.socket):
         # CPython's socket finalizer: warn about, then close, a socket nobody closed.
         if _native.socket.fileno(self) != -1:
             try:
-                _warnings.warn(f"unclosed {self!r}", ResourceWarning, source=self)
+                _warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=1, source=self)
             finally:
                 _native.socket.close(self)
 

@@ -32,7 +32,13 @@ extern "C" {
 /// Flags Linux lets `socket()` take in its type argument; the stdlib strips them from `.type`.
 const TYPE_FLAGS: c_int = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
 
-#[pyclass(frozen, subclass, weakref, module = "ferrosock._native", name = "socket")]
+#[pyclass(
+    frozen,
+    subclass,
+    weakref,
+    module = "ferrosock._native",
+    name = "socket"
+)]
 pub struct Socket {
     fd: AtomicI32,
     family: AtomicI32,
@@ -115,12 +121,18 @@ impl Socket {
         if !wait {
             return Ok(err);
         }
-        let outcome = sock_call(py, fd, timeout, Interest::Connect, true, |fd| {
-            match fd::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ERROR)? {
-                0 | libc::EISCONN => Ok(()),
-                pending => Err(std::io::Error::from_raw_os_error(pending)),
-            }
-        });
+        let outcome =
+            sock_call(
+                py,
+                fd,
+                timeout,
+                Interest::Connect,
+                true,
+                |fd| match fd::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ERROR)? {
+                    0 | libc::EISCONN => Ok(()),
+                    pending => Err(std::io::Error::from_raw_os_error(pending)),
+                },
+            );
         match outcome {
             Ok(()) => Ok(0),
             Err(Failure::Os(errno)) => Ok(errno),
@@ -161,7 +173,8 @@ fn bytes_filled_by<'py>(
         return Err(PyErr::fetch(py));
     }
     // SAFETY: raw is a fresh bytes object of `len` bytes that nobody else can see yet.
-    let buf = unsafe { std::slice::from_raw_parts_mut(ffi::PyBytes_AsString(raw).cast(), len as usize) };
+    let buf =
+        unsafe { std::slice::from_raw_parts_mut(ffi::PyBytes_AsString(raw).cast(), len as usize) };
     let got = match fill(buf) {
         Ok(got) => got,
         Err(err) => {
@@ -413,7 +426,7 @@ impl Socket {
         bytes_filled_by(py, len, |buf| self.recv_guts(py, buf, flags))
     }
 
-    #[pyo3(signature = (buffer, nbytes=None, flags=None, /))]
+    #[pyo3(signature = (buffer, nbytes=None, flags=None))]
     fn recv_into(
         &self,
         py: Python<'_>,
@@ -430,7 +443,9 @@ impl Socket {
         let len = match nbytes as usize {
             0 => held.len(),
             n if n > held.len() => {
-                return Err(PyValueError::new_err("buffer too small for requested bytes"))
+                return Err(PyValueError::new_err(
+                    "buffer too small for requested bytes",
+                ))
             }
             n => n,
         };
@@ -462,7 +477,7 @@ impl Socket {
         Ok((data, sender))
     }
 
-    #[pyo3(signature = (buffer, nbytes=None, flags=None, /))]
+    #[pyo3(signature = (buffer, nbytes=None, flags=None))]
     fn recvfrom_into(
         &self,
         py: Python<'_>,
@@ -552,7 +567,11 @@ impl Socket {
         args::positional("sendto", args, kwargs, 0, usize::MAX)?;
         let (data, flags, address) = match args.len() {
             2 => (args.get_item(0)?, None, args.get_item(1)?),
-            3 => (args.get_item(0)?, Some(args.get_item(1)?), args.get_item(2)?),
+            3 => (
+                args.get_item(0)?,
+                Some(args.get_item(1)?),
+                args.get_item(2)?,
+            ),
             n => {
                 return Err(PyTypeError::new_err(format!(
                     "sendto() takes 2 or 3 arguments ({n} given)"
@@ -606,7 +625,10 @@ impl Socket {
     ) -> PyResult<()> {
         let fd = self.fd();
         let level_option = |args: &Bound<'_, PyTuple>| -> PyResult<(c_int, c_int)> {
-            Ok((args::c_int(&args.get_item(0)?)?, args::c_int(&args.get_item(1)?)?))
+            Ok((
+                args::c_int(&args.get_item(0)?)?,
+                args::c_int(&args.get_item(1)?)?,
+            ))
         };
         if args.len() == 4 && args.get_item(2)?.is_none() {
             let (level, option) = level_option(args)?;
