@@ -46,6 +46,8 @@ from socket import (
     inet_pton,
     ntohl,
     ntohs,
+    recv_fds,
+    send_fds,
     sethostname,
     timeout,
 )
@@ -116,5 +118,7 @@ __all__ = [
     "inet_ntop",
     "inet_pton",
     "sethostname",
+    "send_fds",
+    "recv_fds",
     *sorted(_CONSTANTS),
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import socket as _std
+import struct as _struct
 import warnings as _warnings
 from typing import Any
 
@@ -165,6 +166,26 @@ class socket(_native.socket):
     _sendfile_use_sendfile = _std.socket._sendfile_use_sendfile  # type: ignore[attr-defined]
     _sendfile_use_send = _std.socket._sendfile_use_send  # type: ignore[attr-defined]
     _check_sendfile_params = _std.socket._check_sendfile_params  # type: ignore[attr-defined]
+
+    def sendmsg_afalg(
+        self,
+        msg: Any = (),
+        *,
+        op: int,
+        iv: Any = None,
+        assoclen: int | None = None,
+        flags: int = 0,
+    ) -> int:
+        """Send to an AF_ALG (kernel crypto) socket: ``sendmsg`` with the ALG control messages."""
+        ancdata = [(_std.SOL_ALG, _std.ALG_SET_OP, _struct.pack("I", op))]
+        if iv is not None:
+            iv = bytes(iv)
+            ancdata.append((_std.SOL_ALG, _std.ALG_SET_IV, _struct.pack("I", len(iv)) + iv))
+        if assoclen is not None:
+            if assoclen < 0:
+                raise TypeError("assoclen must be non-negative")
+            ancdata.append((_std.SOL_ALG, _std.ALG_SET_AEAD_ASSOCLEN, _struct.pack("I", assoclen)))
+        return self.sendmsg(msg, ancdata, flags)
 
     def _decref_socketios(self) -> None:
         if self._io_refs > 0:

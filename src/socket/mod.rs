@@ -4,6 +4,7 @@
 //! `_socket.socket`, to add the parts the stdlib writes in Python (enum-typed properties,
 //! `accept` building a socket, `makefile`, `__repr__`, the unclosed-socket ResourceWarning).
 
+mod msg;
 pub mod timeout;
 
 use std::os::fd::{IntoRawFd, RawFd};
@@ -154,6 +155,10 @@ impl Socket {
     fn target(&self, address: &Bound<'_, PyAny>, caller: &str) -> PyResult<SockAddr> {
         addr::to_sockaddr(self.family(), address, caller)
     }
+}
+
+fn msg_ancbufsize(size: isize) -> PyResult<usize> {
+    usize::try_from(size).map_err(|_| PyValueError::new_err("invalid ancillary data buffer length"))
 }
 
 fn negative(what: &str) -> PyErr {
@@ -613,6 +618,92 @@ impl Socket {
             .detach(|| fd::borrow(fd)?.peer_addr())
             .map_err(errors::from_io)?;
         addr::from_sockaddr(py, &peer)
+    }
+
+    /// `sendmsg(buffers[, ancdata[, flags[, address]]])`: scatter/gather send with
+    /// ancillary data.
+    #[pyo3(signature = (*args, **kwargs))]
+    fn sendmsg(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<usize> {
+        let args = args::positional("sendmsg", args, kwargs, 1, 4)?;
+        let address = args::opt(args, 3).filter(|a| !a.is_none());
+        let target = address.map(|a| self.target(&a, "sendmsg")).transpose()?;
+        let held = msg::send_buffers(&args.get_item(0)?)?;
+        let ancillary = msg::Ancillary::parse(args::opt(args, 1).as_ref())?;
+        let flags = args::flags(args::opt(args, 2).as_ref())?;
+        let control = ancillary.encode()?;
+        let buffers: Vec<&[u8]> = held.iter().map(|b| b.as_slice()).collect();
+        self.call(py, Interest::Write, |fd| {
+            msg::sendmsg(fd, &buffers, &control, flags, target.as_ref())
+        })
+    }
+
+    /// `recvmsg(bufsize[, ancbufsize[, flags]])` -> `(data, ancdata, msg_flags, address)`.
+    #[pyo3(signature = (*args, **kwargs))]
+    fn recvmsg<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let args = args::positional("recvmsg", args, kwargs, 1, 3)?;
+        let len = args::ssize(&args.get_item(0)?)?;
+        let ancbufsize = args::opt(args, 1).map_or(Ok(0), |a| args::ssize(&a))?;
+        let flags = args::flags(args::opt(args, 2).as_ref())?;
+        if len < 0 {
+            return Err(msg::negative_size("recvmsg"));
+        }
+        let ancbufsize = msg_ancbufsize(ancbufsize)?;
+        let mut data = vec![0u8; len as usize];
+        let received = self.call(py, Interest::Read, |fd| {
+            msg::recvmsg(fd, &mut [&mut data[..]], ancbufsize, flags)
+        })?;
+        data.truncate(received.len);
+        let ancdata = msg::decode_ancillary(py, &received.control)?;
+        let address = addr::from_sockaddr(py, &received.address)?;
+        PyTuple::new(
+            py,
+            [
+                PyBytes::new(py, &data).into_any(),
+                ancdata.into_any(),
+                received.msg_flags.into_pyobject(py)?.into_any(),
+                address.into_bound(py),
+            ],
+        )
+    }
+
+    /// `recvmsg_into(buffers[, ancbufsize[, flags]])` -> `(nbytes, ancdata, msg_flags, address)`.
+    #[pyo3(signature = (*args, **kwargs))]
+    fn recvmsg_into<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let args = args::positional("recvmsg_into", args, kwargs, 1, 3)?;
+        let mut held = msg::recv_buffers(&args.get_item(0)?)?;
+        let ancbufsize = args::opt(args, 1).map_or(Ok(0), |a| args::ssize(&a))?;
+        let flags = args::flags(args::opt(args, 2).as_ref())?;
+        let ancbufsize = msg_ancbufsize(ancbufsize)?;
+        let mut buffers: Vec<&mut [u8]> = held.iter_mut().map(|b| b.as_mut_slice()).collect();
+        let received = self.call(py, Interest::Read, |fd| {
+            msg::recvmsg(fd, &mut buffers, ancbufsize, flags)
+        })?;
+        let ancdata = msg::decode_ancillary(py, &received.control)?;
+        let address = addr::from_sockaddr(py, &received.address)?;
+        PyTuple::new(
+            py,
+            [
+                received.len.into_pyobject(py)?.into_any(),
+                ancdata.into_any(),
+                received.msg_flags.into_pyobject(py)?.into_any(),
+                address.into_bound(py),
+            ],
+        )
     }
 
     /// `setsockopt(level, option, value: int | buffer)` or `(level, option, None, optlen)`,
