@@ -155,7 +155,8 @@ class socket(_native.socket):
             buffer = io.BufferedWriter(raw, buffering)
         if binary:
             return buffer
-        encoding = io.text_encoding(encoding)
+        if hasattr(io, "text_encoding"):  # 3.10+: honours -X warn_default_encoding
+            encoding = io.text_encoding(encoding)
         text = io.TextIOWrapper(buffer, encoding, errors, newline)
         text.mode = mode  # type: ignore[misc]
         return text

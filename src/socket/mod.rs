@@ -540,11 +540,12 @@ impl Socket {
         let held = HeldBuffer::readable(&args.get_item(0)?)?;
         let flags = args::flags(args::opt(args, 1).as_ref())?;
         let mut rest = held.as_slice();
-        let start = Instant::now();
         let timeout = self.timeout();
+        // One deadline for the whole call; no clock reads at all without a timeout.
+        let start = (timeout.0 > 0).then(Instant::now);
         let fd = self.fd();
         loop {
-            let left = match blocking::remaining(timeout, start) {
+            let left = match start.and_then(|start| blocking::remaining(timeout, start)) {
                 Some(Timeout(0)) => return Err(errors::timed_out()),
                 Some(left) => left,
                 None => timeout,
