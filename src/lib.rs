@@ -1,10 +1,15 @@
-//! ferrosock's native core: the drop-in socket class and what it needs.
+//! ferrosock's native core: the drop-in socket, and the tokio servers and clients.
 
 pub mod addr;
 pub mod args;
+pub mod bench;
 pub mod blocking;
+pub mod clients;
 pub mod errors;
 pub mod fd;
+pub mod loadgen;
+pub mod runtime;
+pub mod servers;
 pub mod socket;
 pub mod strftime;
 
@@ -17,6 +22,21 @@ mod _native {
 
     #[pymodule_export]
     use crate::socket::{dup, getdefaulttimeout, setdefaulttimeout, socketpair_fds, Socket};
+
+    #[pymodule_export]
+    use crate::runtime::{
+        _panic_probe, _runtime_panic_probe, runtime_configure, runtime_running, runtime_shutdown,
+        runtime_workers,
+    };
+
+    #[pymodule_export]
+    use crate::servers::Server;
+
+    #[pymodule_export]
+    use crate::clients::{echo, time_query, ChatClient, ChatError};
+
+    #[pymodule_export]
+    use crate::bench::load_test;
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -1,0 +1,352 @@
+//! Native blocking clients for the servers: the GIL is released while waiting, Ctrl-C
+//! interrupts, and every call has a timeout. They use the same `sock_call` path as the drop-in
+//! socket, so EINTR, deadlines and errors behave exactly as a stdlib socket's would.
+
+use std::collections::VecDeque;
+use std::os::fd::AsRawFd;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyTuple};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use crate::blocking::{sock_call, Failure, Timeout};
+use crate::fd::{as_uninit, Interest};
+use crate::servers::chat_protocol::{self, ChatReply};
+use crate::{addr, errors};
+
+create_exception!(
+    ferrosock,
+    ChatError,
+    PyException,
+    "The chat server answered a command with an error."
+);
+
+/// An absolute deadline, handed to each blocking step as what is left of it.
+#[derive(Clone, Copy)]
+struct Deadline(Option<Instant>);
+
+impl Deadline {
+    fn after(timeout: Option<f64>) -> PyResult<Self> {
+        match timeout {
+            None => Ok(Deadline(None)),
+            Some(t) => {
+                let d = Duration::try_from_secs_f64(t)
+                    .map_err(|_| PyValueError::new_err("timeout must be a non-negative number"))?;
+                Ok(Deadline(Some(Instant::now() + d)))
+            }
+        }
+    }
+
+    /// The remaining time as a socket timeout (at least 1 ns, so an expired deadline still
+    /// polls once and then reports `timed out`); no deadline waits for ever.
+    fn left(self) -> Timeout {
+        match self.0 {
+            None => Timeout(i64::MAX),
+            Some(at) => {
+                let left = at.saturating_duration_since(Instant::now());
+                Timeout((left.as_nanos() as i64).max(1))
+            }
+        }
+    }
+}
+
+fn step<T: Send>(
+    py: Python<'_>,
+    socket: &Socket,
+    deadline: Deadline,
+    interest: Interest,
+    op: impl FnMut(i32) -> std::io::Result<T> + Send,
+) -> PyResult<T> {
+    sock_call(py, socket.as_raw_fd(), deadline.left(), interest, false, op).map_err(PyErr::from)
+}
+
+fn target(address: &Bound<'_, PyAny>) -> PyResult<(Domain, SockAddr)> {
+    let host_is_v6 = address
+        .cast::<PyTuple>()
+        .ok()
+        .and_then(|t| t.get_item(0).ok())
+        .and_then(|h| h.extract::<String>().ok())
+        .is_some_and(|h| h.contains(':'));
+    let family = if host_is_v6 {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    };
+    Ok((
+        Domain::from(family),
+        addr::to_sockaddr(family, address, "connect")?,
+    ))
+}
+
+/// A non-blocking UDP socket connected to `address` (so only its replies are received).
+fn udp_to(py: Python<'_>, address: &Bound<'_, PyAny>) -> PyResult<Socket> {
+    let (domain, to) = target(address)?;
+    py.detach(|| -> std::io::Result<Socket> {
+        let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+        socket.set_nonblocking(true)?;
+        socket.connect(&to)?;
+        Ok(socket)
+    })
+    .map_err(errors::from_io)
+}
+
+/// A non-blocking TCP socket connected to `address` within the deadline.
+fn tcp_to(py: Python<'_>, address: &Bound<'_, PyAny>, deadline: Deadline) -> PyResult<Socket> {
+    let (domain, to) = target(address)?;
+    let socket = Socket::new(domain, Type::STREAM, Some(Protocol::TCP)).map_err(errors::from_io)?;
+    socket.set_nonblocking(true).map_err(errors::from_io)?;
+    let _ = socket.set_tcp_nodelay(true);
+    match socket.connect(&to) {
+        Ok(()) => return Ok(socket),
+        Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(err) => return Err(errors::from_io(err)),
+    }
+    let waited = sock_call(
+        py,
+        socket.as_raw_fd(),
+        deadline.left(),
+        Interest::Connect,
+        true,
+        |fd| match crate::fd::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ERROR)? {
+            0 => Ok(()),
+            pending => Err(std::io::Error::from_raw_os_error(pending)),
+        },
+    );
+    match waited {
+        Ok(()) => Ok(socket),
+        Err(Failure::Os(errno)) => Err(errors::os_error(errno)),
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn send_all(py: Python<'_>, socket: &Socket, mut data: &[u8], deadline: Deadline) -> PyResult<()> {
+    while !data.is_empty() {
+        let sent = step(py, socket, deadline, Interest::Write, |_| socket.send(data))?;
+        data = &data[sent..];
+    }
+    Ok(())
+}
+
+fn recv_datagram(py: Python<'_>, socket: &Socket, deadline: Deadline) -> PyResult<Vec<u8>> {
+    let mut buf = vec![0u8; 65_536];
+    let n = step(py, socket, deadline, Interest::Read, |_| {
+        socket.recv(as_uninit(&mut buf))
+    })?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// Ask a time server for the local time in `fmt` (empty: the server's default format).
+#[pyfunction]
+#[pyo3(
+    signature = (address, fmt="", *, timeout=Some(5.0)),
+    text_signature = "(address, fmt='', *, timeout=5.0)"
+)]
+pub fn time_query(
+    py: Python<'_>,
+    address: &Bound<'_, PyAny>,
+    fmt: &str,
+    timeout: Option<f64>,
+) -> PyResult<String> {
+    let deadline = Deadline::after(timeout)?;
+    let socket = udp_to(py, address)?;
+    step(py, &socket, deadline, Interest::Write, |_| {
+        socket.send(fmt.as_bytes())
+    })?;
+    let reply = recv_datagram(py, &socket, deadline)?;
+    let text = String::from_utf8(reply)
+        .map_err(|_| PyValueError::new_err("the time server's reply is not UTF-8"))?;
+    match text.strip_prefix("error: ") {
+        Some(message) => Err(PyValueError::new_err(message.to_owned())),
+        None => Ok(text),
+    }
+}
+
+/// Send `data` to an echo server and return what comes back (all of it, for TCP).
+#[pyfunction]
+#[pyo3(
+    signature = (address, data, *, kind="tcp", timeout=Some(5.0)),
+    text_signature = "(address, data, *, kind='tcp', timeout=5.0)"
+)]
+pub fn echo<'py>(
+    py: Python<'py>,
+    address: &Bound<'py, PyAny>,
+    data: &[u8],
+    kind: &str,
+    timeout: Option<f64>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let deadline = Deadline::after(timeout)?;
+    match kind {
+        "udp" => {
+            let socket = udp_to(py, address)?;
+            step(py, &socket, deadline, Interest::Write, |_| {
+                socket.send(data)
+            })?;
+            Ok(PyBytes::new(py, &recv_datagram(py, &socket, deadline)?))
+        }
+        "tcp" => {
+            let socket = tcp_to(py, address, deadline)?;
+            send_all(py, &socket, data, deadline)?;
+            let mut back = vec![0u8; data.len()];
+            let mut got = 0;
+            while got < back.len() {
+                let rest = &mut back[got..];
+                let n = step(py, &socket, deadline, Interest::Read, |_| {
+                    socket.recv(as_uninit(rest))
+                })?;
+                if n == 0 {
+                    return Err(errors::os_error(libc::ECONNRESET));
+                }
+                got += n;
+            }
+            Ok(PyBytes::new(py, &back))
+        }
+        other => Err(PyValueError::new_err(format!(
+            "kind must be 'tcp' or 'udp', not {other:?}"
+        ))),
+    }
+}
+
+/// A user of a `ChatServer`: joins on creation, then sends, receives and lists users.
+#[pyclass(frozen, module = "ferrosock._native", name = "ChatClient")]
+pub struct ChatClient {
+    socket: Mutex<Option<Socket>>,
+    name: String,
+    timeout: Option<f64>,
+    /// Deliveries that arrived while waiting for a command's answer.
+    pending: Mutex<VecDeque<(String, String)>>,
+}
+
+impl ChatClient {
+    fn with_socket<T>(&self, f: impl FnOnce(&Socket) -> PyResult<T>) -> PyResult<T> {
+        let guard = self.socket.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref() {
+            Some(socket) => f(socket),
+            None => Err(errors::os_error(libc::EBADF)),
+        }
+    }
+
+    /// Sends a command and waits for its answer, keeping deliveries that come first.
+    fn command(&self, py: Python<'_>, datagram: &[u8]) -> PyResult<ChatReply> {
+        let deadline = Deadline::after(self.timeout)?;
+        self.with_socket(|socket| {
+            step(py, socket, deadline, Interest::Write, |_| {
+                socket.send(datagram)
+            })?;
+            loop {
+                let reply = recv_datagram(py, socket, deadline)?;
+                match chat_protocol::parse_reply(&reply) {
+                    Some(ChatReply::Delivery { from, text }) => self
+                        .pending
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push_back((from, text)),
+                    Some(ChatReply::Error(message)) => return Err(ChatError::new_err(message)),
+                    Some(answer) => return Ok(answer),
+                    None => {}
+                }
+            }
+        })
+    }
+}
+
+fn invalid(message: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(message.to_string())
+}
+
+#[pymethods]
+impl ChatClient {
+    #[new]
+    #[pyo3(
+        signature = (address, name, *, timeout=Some(5.0)),
+        text_signature = "(address, name, *, timeout=5.0)"
+    )]
+    fn new(
+        py: Python<'_>,
+        address: &Bound<'_, PyAny>,
+        name: &str,
+        timeout: Option<f64>,
+    ) -> PyResult<Self> {
+        let join = chat_protocol::join_command(name).map_err(invalid)?;
+        let client = ChatClient {
+            socket: Mutex::new(Some(udp_to(py, address)?)),
+            name: name.to_owned(),
+            timeout,
+            pending: Mutex::new(VecDeque::new()),
+        };
+        client.command(py, &join)?;
+        Ok(client)
+    }
+
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Send `text` to user `to`; raises ChatError if the server refuses.
+    fn send(&self, py: Python<'_>, to: &str, text: &str) -> PyResult<()> {
+        let datagram = chat_protocol::send_command(to, text).map_err(invalid)?;
+        self.command(py, &datagram).map(|_| ())
+    }
+
+    /// The names of the users online.
+    fn who(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        match self.command(py, &chat_protocol::who_command())? {
+            ChatReply::Users(users) => Ok(users),
+            other => Err(ChatError::new_err(format!(
+                "unexpected answer to /who: {other:?}"
+            ))),
+        }
+    }
+
+    /// The next message for us, `(sender, text)`; waits up to `timeout` (None: for ever).
+    #[pyo3(signature = (timeout=None))]
+    fn recv(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<(String, String)> {
+        if let Some(message) = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()
+        {
+            return Ok(message);
+        }
+        let deadline = Deadline::after(timeout)?;
+        self.with_socket(|socket| loop {
+            let datagram = recv_datagram(py, socket, deadline)?;
+            if let Some(ChatReply::Delivery { from, text }) = chat_protocol::parse_reply(&datagram)
+            {
+                return Ok((from, text));
+            }
+        })
+    }
+
+    /// Leave the chat and close the socket (idempotent).
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let leave = self.command(py, &chat_protocol::leave_command());
+        self.socket.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match leave {
+            Err(err) if err.is_instance_of::<ChatError>(py) => Ok(()),
+            Err(err) if err.is_instance_of::<pyo3::exceptions::PyOSError>(py) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: &Bound<'_, PyAny>,
+        _exc: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+}

@@ -1,0 +1,182 @@
+//! What each server does with a message: the only part that differs between servers.
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use pyo3::prelude::*;
+
+use super::chat_protocol::ChatRooms;
+use super::python_calls::PythonCalls;
+use crate::strftime;
+
+/// The lesson time server's default format.
+pub const DEFAULT_TIME_FORMAT: &str = "%Y-%m-%d %X";
+
+pub enum Behaviour {
+    Echo,
+    Reply(Vec<u8>),
+    Time,
+    Chat(Mutex<ChatRooms<SocketAddr>>),
+    Python(Py<PyAny>),
+}
+
+/// The replies one message produces: (to whom, what). Stream servers only use the first.
+pub type Replies = Vec<(SocketAddr, Vec<u8>)>;
+
+/// A Python handler failed: the connection is closed (the error is already logged).
+pub struct HandlerFailed;
+
+impl Behaviour {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Behaviour::Echo => "echo",
+            Behaviour::Reply(_) => "reply",
+            Behaviour::Time => "time",
+            Behaviour::Chat(_) => "chat",
+            Behaviour::Python(_) => "handler",
+        }
+    }
+
+    /// The replies to `data` from `peer` (`peer_py` is the address as Python sees it).
+    pub async fn respond(
+        &self,
+        data: &[u8],
+        peer: SocketAddr,
+        peer_py: Option<&Py<PyAny>>,
+        python: Option<&PythonCalls>,
+    ) -> Result<Replies, HandlerFailed> {
+        Ok(match self {
+            Behaviour::Echo => vec![(peer, data.to_vec())],
+            Behaviour::Reply(reply) => vec![(peer, reply.clone())],
+            Behaviour::Time => vec![(peer, time_reply(data))],
+            Behaviour::Chat(rooms) => {
+                let mut rooms = rooms.lock().unwrap_or_else(|p| p.into_inner());
+                rooms
+                    .handle(peer, data, Instant::now())
+                    .into_iter()
+                    .collect()
+            }
+            Behaviour::Python(handler) => {
+                let (Some(python), Some(peer_py)) = (python, peer_py) else {
+                    return Err(HandlerFailed);
+                };
+                match python.call(handler, data.to_vec(), peer_py).await {
+                    Ok(Some(reply)) => vec![(peer, reply)],
+                    Ok(None) => Vec::new(),
+                    Err(_) => return Err(HandlerFailed),
+                }
+            }
+        })
+    }
+}
+
+/// The time server's answer: the local time in the datagram's format, or `error: ...`.
+pub fn time_reply(datagram: &[u8]) -> Vec<u8> {
+    let Ok(format) = std::str::from_utf8(datagram) else {
+        return b"error: the format is not UTF-8".to_vec();
+    };
+    let format = if format.is_empty() {
+        DEFAULT_TIME_FORMAT
+    } else {
+        format
+    };
+    match strftime::local_now().and_then(|now| strftime::strftime(format, &now)) {
+        Ok(text) => text.into_bytes(),
+        Err(err) => format!("error: {err}").into_bytes(),
+    }
+}
+
+/// Text as Python's `repr(str)` shows it, for log lines (lossy for invalid UTF-8).
+pub fn str_repr(data: &[u8]) -> String {
+    let text = String::from_utf8_lossy(data);
+    let quote = if text.contains('\'') && !text.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push(quote);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// Bytes as Python's `repr(bytes)` shows them, for log lines.
+pub fn bytes_repr(data: &[u8]) -> String {
+    let quote = if data.contains(&b'\'') && !data.contains(&b'"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(data.len() + 3);
+    out.push('b');
+    out.push(quote);
+    for &byte in data {
+        match byte {
+            b'\\' => out.push_str("\\\\"),
+            b'\t' => out.push_str("\\t"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b if b as char == quote => {
+                out.push('\\');
+                out.push(quote);
+            }
+            0x20..=0x7e => out.push(byte as char),
+            _ => out.push_str(&format!("\\x{byte:02x}")),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_repr_matches_python() {
+        assert_eq!(bytes_repr(b"hello!"), "b'hello!'");
+        assert_eq!(bytes_repr(b"it's"), "b\"it's\"");
+        assert_eq!(bytes_repr(b"'\""), "b'\\'\"'");
+        assert_eq!(bytes_repr(b"\x00\xff\n\\"), "b'\\x00\\xff\\n\\\\'");
+    }
+
+    #[test]
+    fn str_repr_matches_python() {
+        assert_eq!(str_repr(b"%Y-%m-%d %X"), "'%Y-%m-%d %X'");
+        assert_eq!(str_repr(b"it's"), "\"it's\"");
+        assert_eq!(str_repr(b"a\0b\n"), "'a\\x00b\\n'");
+        assert_eq!(str_repr("时间".as_bytes()), "'时间'");
+    }
+
+    #[test]
+    fn time_reply_rejects_bad_input_with_error_replies() {
+        assert!(time_reply(b"\xff\xfe").starts_with(b"error:"));
+        assert!(time_reply(b"a\0b").starts_with(b"error:"));
+        let long = "%Y".repeat(40_000);
+        let reply = time_reply(long.as_bytes());
+        assert!(reply.len() <= strftime::MAX_DATAGRAM);
+    }
+
+    #[test]
+    fn empty_format_means_the_lessons_default() {
+        let reply = String::from_utf8(time_reply(b"")).unwrap();
+        assert_eq!(reply.len(), "2026-11-25 06:23:25".len(), "{reply}");
+    }
+}

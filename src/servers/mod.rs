@@ -1,0 +1,561 @@
+//! Native tokio servers with one lifecycle, driven from Python.
+//!
+//! The constructor binds (so `Address already in use` raises at once, as a stdlib `bind` does);
+//! `start()` hands the socket to the shared runtime and returns; `stop(timeout)` stops
+//! accepting, lets replies already being written finish, then closes every connection;
+//! `serve_forever()` waits with the GIL released, in short slices so Ctrl-C is seen.
+//! What a server does with each message is its `Behaviour`; the TCP and UDP loops are shared.
+
+mod behaviour;
+
+pub mod chat_protocol;
+mod python_calls;
+mod stats;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use behaviour::{bytes_repr, Behaviour};
+use chat_protocol::{ChatLimits, ChatRooms};
+use python_calls::PythonCalls;
+use stats::{OpenConnection, Stats};
+
+use crate::{addr, errors, runtime};
+
+/// Largest UDP payload (IPv4): what one datagram read must have room for.
+const MAX_DATAGRAM: usize = 65_507;
+/// How often `serve_forever` wakes to let Python run its signal handlers.
+const SIGNAL_SLICE: Duration = Duration::from_millis(50);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Tcp,
+    Udp,
+}
+
+/// Per-server options (the keyword arguments every server takes).
+struct Options {
+    max_connections: Option<usize>,
+    idle_timeout: Option<Duration>,
+}
+
+enum Phase {
+    /// Bound, not serving yet: the socket waits here.
+    Bound(Socket),
+    Running {
+        shutdown: watch::Sender<bool>,
+        task: tokio::task::JoinHandle<()>,
+    },
+    Stopped,
+}
+
+struct Shared {
+    behaviour: Behaviour,
+    stats: Stats,
+    options: Options,
+    log: Option<Py<PyAny>>,
+    python: Option<PythonCalls>,
+}
+
+impl Shared {
+    fn log(&self, line: impl FnOnce() -> String) {
+        if let (Some(log), Some(python)) = (&self.log, &self.python) {
+            python.log(log, line());
+        }
+    }
+}
+
+#[pyclass(frozen, module = "ferrosock._native", name = "Server")]
+pub struct Server {
+    kind: Kind,
+    local: SocketAddr,
+    shared: Arc<Shared>,
+    phase: Mutex<Phase>,
+    finished: Arc<(Mutex<bool>, Condvar)>,
+}
+
+fn bind(
+    py: Python<'_>,
+    address: &Bound<'_, PyAny>,
+    kind: Kind,
+    reuse_address: bool,
+    backlog: i32,
+) -> PyResult<(Socket, SocketAddr)> {
+    let family = address_family(address)?;
+    let target = addr::to_sockaddr(family, address, "bind")?;
+    let (ty, protocol) = match kind {
+        Kind::Tcp => (Type::STREAM, Protocol::TCP),
+        Kind::Udp => (Type::DGRAM, Protocol::UDP),
+    };
+    let socket = py
+        .detach(|| -> std::io::Result<Socket> {
+            let socket = Socket::new(Domain::from(family), ty, Some(protocol))?;
+            socket.set_reuse_address(reuse_address)?;
+            socket.bind(&target)?;
+            if kind == Kind::Tcp {
+                socket.listen(backlog)?;
+            }
+            socket.set_nonblocking(true)?;
+            Ok(socket)
+        })
+        .map_err(errors::from_io)?;
+    let local = socket
+        .local_addr()
+        .map_err(errors::from_io)?
+        .as_socket()
+        .ok_or_else(|| PyValueError::new_err("servers listen on IPv4 or IPv6 addresses"))?;
+    Ok((socket, local))
+}
+
+/// AF_INET6 when the host is an IPv6 literal, AF_INET otherwise.
+fn address_family(address: &Bound<'_, PyAny>) -> PyResult<i32> {
+    let host = address
+        .cast::<PyTuple>()
+        .ok()
+        .and_then(|t| t.get_item(0).ok())
+        .and_then(|h| h.extract::<String>().ok());
+    let Some(host) = host else {
+        return Err(pyo3::exceptions::PyTypeError::new_err(
+            "address must be a (host, port) tuple",
+        ));
+    };
+    Ok(if host.contains(':') {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    })
+}
+
+fn peer_tuple(py: Python<'_>, peer: SocketAddr) -> Py<PyAny> {
+    let converted = addr::from_sockaddr(py, &socket2::SockAddr::from(peer));
+    converted.unwrap_or_else(|_| py.None())
+}
+
+impl Server {
+    fn new(
+        py: Python<'_>,
+        address: &Bound<'_, PyAny>,
+        kind: Kind,
+        behaviour: Behaviour,
+        config: &Config,
+    ) -> PyResult<Self> {
+        let (socket, local) = bind(py, address, kind, config.reuse_address, config.backlog)?;
+        let needs_python = matches!(behaviour, Behaviour::Python(_)) || config.log.is_some();
+        let python = needs_python
+            .then(|| PythonCalls::start(behaviour.name()))
+            .transpose()
+            .map_err(errors::from_io)?;
+        Ok(Server {
+            kind,
+            local,
+            shared: Arc::new(Shared {
+                behaviour,
+                stats: Stats::default(),
+                options: Options {
+                    max_connections: config.max_connections,
+                    idle_timeout: config.idle_timeout,
+                },
+                log: config.log.as_ref().map(|l| l.clone_ref(py)),
+                python,
+            }),
+            phase: Mutex::new(Phase::Bound(socket)),
+            finished: Arc::new((Mutex::new(false), Condvar::new())),
+        })
+    }
+
+    fn phase(&self) -> std::sync::MutexGuard<'_, Phase> {
+        self.phase.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn mark_finished(finished: &(Mutex<bool>, Condvar)) {
+        *finished.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        finished.1.notify_all();
+    }
+
+    fn is_finished(&self) -> bool {
+        *self.finished.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The keyword options shared by every server constructor.
+struct Config {
+    reuse_address: bool,
+    backlog: i32,
+    max_connections: Option<usize>,
+    idle_timeout: Option<Duration>,
+    log: Option<Py<PyAny>>,
+}
+
+fn seconds(value: Option<f64>, what: &str) -> PyResult<Option<Duration>> {
+    value
+        .map(|v| {
+            Duration::try_from_secs_f64(v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| PyValueError::new_err(format!("{what} must be a positive number")))
+        })
+        .transpose()
+}
+
+fn parse_kind(kind: &str) -> PyResult<Kind> {
+    match kind {
+        "tcp" => Ok(Kind::Tcp),
+        "udp" => Ok(Kind::Udp),
+        other => Err(PyValueError::new_err(format!(
+            "kind must be 'tcp' or 'udp', not {other:?}"
+        ))),
+    }
+}
+
+#[pymethods]
+impl Server {
+    /// A native server: `behaviour` is one of "echo", "reply", "time", "chat", "handler".
+    #[new]
+    #[pyo3(signature = (
+        address, behaviour, *, kind="tcp", reply=None, handler=None, log=None,
+        reuse_address=true, backlog=128, max_connections=None, idle_timeout=None,
+        max_users=1024, max_name=32,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn py_new(
+        py: Python<'_>,
+        address: &Bound<'_, PyAny>,
+        behaviour: &str,
+        kind: &str,
+        reply: Option<Vec<u8>>,
+        handler: Option<Py<PyAny>>,
+        log: Option<Py<PyAny>>,
+        reuse_address: bool,
+        backlog: i32,
+        max_connections: Option<usize>,
+        idle_timeout: Option<f64>,
+        max_users: usize,
+        max_name: usize,
+    ) -> PyResult<Self> {
+        let idle = seconds(idle_timeout, "idle_timeout")?;
+        if max_connections == Some(0) {
+            return Err(PyValueError::new_err("max_connections must be at least 1"));
+        }
+        let kind = parse_kind(kind)?;
+        let (kind, behaviour) = match behaviour {
+            "echo" => (kind, Behaviour::Echo),
+            "reply" => (
+                kind,
+                Behaviour::Reply(reply.unwrap_or_else(|| b"hi".to_vec())),
+            ),
+            "time" => (Kind::Udp, Behaviour::Time),
+            "chat" => {
+                let limits = ChatLimits {
+                    max_users,
+                    max_name_chars: max_name,
+                    idle_timeout: idle.unwrap_or(Duration::from_secs(300)),
+                };
+                (
+                    Kind::Udp,
+                    Behaviour::Chat(Mutex::new(ChatRooms::new(limits))),
+                )
+            }
+            "handler" => {
+                let handler = handler
+                    .ok_or_else(|| PyValueError::new_err("a handler server needs a handler"))?;
+                if !handler.bind(py).is_callable() {
+                    return Err(pyo3::exceptions::PyTypeError::new_err(
+                        "handler must be callable: handler(data: bytes, peer) -> bytes | None",
+                    ));
+                }
+                (kind, Behaviour::Python(handler))
+            }
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown server behaviour {other:?}"
+                )))
+            }
+        };
+        let config = Config {
+            reuse_address,
+            backlog,
+            max_connections,
+            idle_timeout: if matches!(behaviour, Behaviour::Chat(_)) {
+                None
+            } else {
+                idle
+            },
+            log,
+        };
+        Server::new(py, address, kind, behaviour, &config)
+    }
+
+    /// The bound address, as Python's `getsockname()` gives it.
+    #[getter]
+    fn address(&self, py: Python<'_>) -> Py<PyAny> {
+        peer_tuple(py, self.local)
+    }
+
+    #[getter]
+    fn kind(&self) -> &'static str {
+        match self.kind {
+            Kind::Tcp => "tcp",
+            Kind::Udp => "udp",
+        }
+    }
+
+    #[getter]
+    fn running(&self) -> bool {
+        matches!(*self.phase(), Phase::Running { .. }) && !self.is_finished()
+    }
+
+    /// Serve in the background; returns at once.
+    fn start(&self, py: Python<'_>) -> PyResult<()> {
+        let rt = runtime::get()?;
+        let mut phase = self.phase();
+        let socket = match std::mem::replace(&mut *phase, Phase::Stopped) {
+            Phase::Bound(socket) => socket,
+            other => {
+                let state = if matches!(other, Phase::Running { .. }) {
+                    "already running"
+                } else {
+                    "stopped (create a new server to serve again)"
+                };
+                *phase = other;
+                return Err(PyRuntimeError::new_err(format!("the server is {state}")));
+            }
+        };
+        let (shutdown, stop_rx) = watch::channel(false);
+        let shared = self.shared.clone();
+        let finished = self.finished.clone();
+        let _enter = rt.enter();
+        let task = match self.kind {
+            Kind::Tcp => {
+                let listener = TcpListener::from_std(socket.into()).map_err(errors::from_io)?;
+                rt.spawn(async move {
+                    serve_tcp(listener, shared, stop_rx).await;
+                    Server::mark_finished(&finished);
+                })
+            }
+            Kind::Udp => {
+                let udp = UdpSocket::from_std(socket.into()).map_err(errors::from_io)?;
+                rt.spawn(async move {
+                    serve_udp(udp, shared, stop_rx).await;
+                    Server::mark_finished(&finished);
+                })
+            }
+        };
+        self.shared.stats.started();
+        *phase = Phase::Running { shutdown, task };
+        let _ = py;
+        Ok(())
+    }
+
+    /// Stop accepting, let in-flight replies finish for up to `timeout` seconds, close all.
+    #[pyo3(signature = (timeout=5.0))]
+    fn stop(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
+        let grace = Duration::try_from_secs_f64(timeout.max(0.0))
+            .map_err(|_| PyValueError::new_err("timeout must be a number of seconds"))?;
+        let previous = std::mem::replace(&mut *self.phase(), Phase::Stopped);
+        let Phase::Running { shutdown, task } = previous else {
+            // Never started: closing the bound socket is all there is to do.
+            Server::mark_finished(&self.finished);
+            return Ok(());
+        };
+        let _ = shutdown.send(true);
+        let rt = runtime::get()?;
+        py.detach(|| {
+            rt.block_on(async {
+                let abort = task.abort_handle();
+                if tokio::time::timeout(grace + Duration::from_millis(100), task)
+                    .await
+                    .is_err()
+                {
+                    abort.abort();
+                }
+            })
+        });
+        Server::mark_finished(&self.finished);
+        Ok(())
+    }
+
+    /// Block until the server stops; Ctrl-C stops it and raises KeyboardInterrupt.
+    fn serve_forever(&self, py: Python<'_>) -> PyResult<()> {
+        if matches!(*self.phase(), Phase::Bound(_)) {
+            self.start(py)?;
+        }
+        loop {
+            let finished = self.finished.clone();
+            let done = py.detach(move || {
+                let guard = finished.0.lock().unwrap_or_else(|p| p.into_inner());
+                let (guard, _) = finished
+                    .1
+                    .wait_timeout_while(guard, SIGNAL_SLICE, |done| !*done)
+                    .unwrap_or_else(|p| p.into_inner());
+                *guard
+            });
+            if done {
+                return Ok(());
+            }
+            if let Err(err) = py.check_signals() {
+                self.stop(py, 5.0)?;
+                return Err(err);
+            }
+        }
+    }
+
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.shared.stats.to_dict(py)
+    }
+}
+
+async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let limit = shared
+        .options
+        .max_connections
+        .map(|n| Arc::new(Semaphore::new(n)));
+    let mut connections = JoinSet::new();
+    loop {
+        let permit = match &limit {
+            Some(limit) => tokio::select! {
+                permit = limit.clone().acquire_owned() => permit.ok(),
+                _ = stop.changed() => break,
+            },
+            None => None,
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.changed() => break,
+            // Reap finished connection tasks so the set does not grow without bound.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let shared = shared.clone();
+                let stop = stop.clone();
+                connections.spawn(async move {
+                    let _permit = permit;
+                    serve_connection(stream, peer, shared, stop).await;
+                });
+            }
+            Err(_) => {
+                shared.stats.error();
+                // EMFILE and friends: back off briefly instead of spinning.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    drop(listener);
+    // In-flight replies finish; connections idle in a read see the stop and close.
+    while connections.join_next().await.is_some() {}
+}
+
+async fn serve_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _open = OpenConnection::new(&shared.stats);
+    let _ = stream.set_nodelay(true);
+    let peer_py = matches!(shared.behaviour, Behaviour::Python(_))
+        .then(|| Python::attach(|py| peer_tuple(py, peer)));
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let read = stream.read(&mut buf);
+        let read = async {
+            match shared.options.idle_timeout {
+                Some(idle) => tokio::time::timeout(idle, read).await.ok(),
+                None => Some(read.await),
+            }
+        };
+        let n = tokio::select! {
+            biased;
+            _ = stop.changed() => return,
+            n = read => n,
+        };
+        let n = match n {
+            Some(Ok(0)) | None => return,
+            Some(Ok(n)) => n,
+            Some(Err(_)) => {
+                shared.stats.error();
+                return;
+            }
+        };
+        let data = &buf[..n];
+        shared.stats.received(n);
+        shared.log(|| format!("{peer}: {}", bytes_repr(data)));
+        let replies = match shared
+            .behaviour
+            .respond(data, peer, peer_py.as_ref(), shared.python.as_ref())
+            .await
+        {
+            Ok(replies) => replies,
+            Err(_) => {
+                shared.stats.error();
+                return;
+            }
+        };
+        for (_, reply) in replies {
+            if stream.write_all(&reply).await.is_err() {
+                shared.stats.error();
+                return;
+            }
+            shared.stats.sent(reply.len());
+        }
+    }
+}
+
+async fn serve_udp(socket: UdpSocket, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+    loop {
+        let received = tokio::select! {
+            biased;
+            _ = stop.changed() => return,
+            received = socket.recv_from(&mut buf) => received,
+        };
+        let (n, peer) = match received {
+            Ok(received) => received,
+            Err(_) => {
+                // ICMP errors from earlier sends (ECONNREFUSED) land here: not fatal.
+                shared.stats.error();
+                continue;
+            }
+        };
+        let data = &buf[..n];
+        shared.stats.received(n);
+        shared.log(|| match shared.behaviour {
+            Behaviour::Time => format!(
+                "{peer} asks for {}",
+                behaviour::str_repr(if data.is_empty() {
+                    behaviour::DEFAULT_TIME_FORMAT.as_bytes()
+                } else {
+                    data
+                })
+            ),
+            Behaviour::Chat(_) => format!("{peer}: {}", behaviour::str_repr(data)),
+            _ => format!("{peer}: {}", bytes_repr(data)),
+        });
+        let peer_py = matches!(shared.behaviour, Behaviour::Python(_))
+            .then(|| Python::attach(|py| peer_tuple(py, peer)));
+        let Ok(replies) = shared
+            .behaviour
+            .respond(data, peer, peer_py.as_ref(), shared.python.as_ref())
+            .await
+        else {
+            shared.stats.error();
+            continue;
+        };
+        for (to, reply) in replies {
+            match socket.send_to(&reply, to).await {
+                Ok(_) => shared.stats.sent(reply.len()),
+                Err(_) => shared.stats.error(),
+            }
+        }
+    }
+}
