@@ -30,7 +30,7 @@ mod _native {
     };
 
     #[pymodule_export]
-    use crate::servers::Server;
+    use crate::servers::{behaviour::strftime_py, Server};
 
     #[pymodule_export]
     use crate::clients::{echo, time_query, ChatClient, ChatError};

@@ -20,6 +20,7 @@ __all__ = [
     "dup",
     "getdefaulttimeout",
     "setdefaulttimeout",
+    "strftime",
     "socketpair_fds",
     "socket",
     "__version__",
@@ -158,3 +159,4 @@ def load_test(
     warmup: float = 0.5,
     timeout: float = 1.0,
 ) -> dict[str, float]: ...
+def strftime(fmt: str, timestamp: int | None = None) -> str: ...

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 
 use super::chat_protocol::ChatRooms;
 use super::python_calls::PythonCalls;
-use crate::strftime;
+use crate::{errors, strftime};
 
 /// The lesson time server's default format.
 pub const DEFAULT_TIME_FORMAT: &str = "%Y-%m-%d %X";
@@ -179,4 +179,30 @@ mod tests {
         let reply = String::from_utf8(time_reply(b"")).unwrap();
         assert_eq!(reply.len(), "2026-11-25 06:23:25".len(), "{reply}");
     }
+}
+
+/// `time.strftime(fmt, time.localtime(timestamp))` as the TimeServer computes it (exposed so
+/// tests can compare it with Python's at a fixed instant).
+#[pyfunction(name = "strftime")]
+#[pyo3(signature = (fmt, timestamp=None))]
+pub fn strftime_py(fmt: &str, timestamp: Option<i64>) -> PyResult<String> {
+    use pyo3::exceptions::{PyOSError, PyOverflowError, PyValueError};
+    let local = match timestamp {
+        Some(t) => strftime::local_at(t),
+        None => strftime::local_now(),
+    };
+    local
+        .and_then(|t| strftime::strftime_with_limit(fmt, &t, usize::MAX))
+        .map_err(|err| match err {
+            strftime::StrftimeError::EmbeddedNul => {
+                PyValueError::new_err("embedded null character")
+            }
+            strftime::StrftimeError::YearOutOfRange(_) => {
+                PyOverflowError::new_err("signed integer is greater than maximum")
+            }
+            strftime::StrftimeError::TimestampOutOfRange(_) => {
+                PyOSError::new_err((libc::EOVERFLOW, errors::strerror(libc::EOVERFLOW)))
+            }
+            other => PyValueError::new_err(other.to_string()),
+        })
 }

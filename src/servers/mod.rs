@@ -6,7 +6,7 @@
 //! `serve_forever()` waits with the GIL released, in short slices so Ctrl-C is seen.
 //! What a server does with each message is its `Behaviour`; the TCP and UDP loops are shared.
 
-mod behaviour;
+pub mod behaviour;
 
 pub mod chat_protocol;
 mod python_calls;
