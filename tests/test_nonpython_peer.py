@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import os
 import select
+import signal
 import socket
 import subprocess
 import time
@@ -36,12 +37,19 @@ def free_port(family: int = socket.AF_INET, host: str = HOST4) -> int:
 
 @contextlib.contextmanager
 def socat(*addresses: str, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL):
-    proc = subprocess.Popen([SOCAT, *addresses], stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+    # Its own process group: a `fork` listener's children are stopped along with it.
+    proc = subprocess.Popen(
+        [SOCAT, *addresses],
+        stdin=stdin,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(PATIENCE)
         except subprocess.TimeoutExpired:

@@ -8,10 +8,9 @@ import socket
 import time
 
 import pytest
+from ferrosock import _native, servers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from ferrosock import _native, servers
 
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "EST5EDT,M3.2.0,M11.1.0", "Asia/Kolkata"]
 # DST edges, a leap day, ISO week-year edges, the epoch, an old and a far date.
