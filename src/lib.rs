@@ -7,6 +7,8 @@ pub mod blocking;
 pub mod clients;
 pub mod errors;
 pub mod fd;
+pub mod framing;
+pub mod framing_io;
 pub mod loadgen;
 pub mod runtime;
 pub mod servers;
@@ -37,6 +39,9 @@ mod _native {
 
     #[pymodule_export]
     use crate::bench::load_test;
+
+    #[pymodule_export]
+    use crate::framing_io::{recv_exactly, recv_msg, send_msg};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -12,6 +12,9 @@ __all__ = [
     "_runtime_panic_probe",
     "echo",
     "load_test",
+    "recv_exactly",
+    "recv_msg",
+    "send_msg",
     "runtime_configure",
     "runtime_running",
     "runtime_shutdown",
@@ -118,6 +121,8 @@ class Server:
         idle_timeout: float | None = None,
         max_users: int = 1024,
         max_name: int = 32,
+        header: str = "!I",
+        max_size: int = 67108864,
     ) -> Server: ...
     @property
     def address(self) -> Any: ...
@@ -160,3 +165,6 @@ def load_test(
     timeout: float = 1.0,
 ) -> dict[str, float]: ...
 def strftime(fmt: str, timestamp: int | None = None) -> str: ...
+def send_msg(sock: Any, data: Buffer, header: str = "!I") -> None: ...
+def recv_msg(sock: Any, header: str = "!I", max_size: int = 67108864) -> bytes | None: ...
+def recv_exactly(sock: Any, n: int) -> bytes: ...

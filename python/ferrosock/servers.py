@@ -40,6 +40,7 @@ __all__ = [
     "ChatServer",
     "DatagramServer",
     "EchoServer",
+    "FramedServer",
     "ReplyServer",
     "Server",
     "StreamServer",
@@ -168,3 +169,24 @@ class DatagramServer(Server):
 
     def __init__(self, address: Address, handler: Handler, **options: Any) -> None:
         super().__init__(address, "handler", kind="udp", handler=handler, **options)
+
+
+class FramedServer(Server):
+    """Like :class:`StreamServer`, but ``handler(message, peer)`` gets whole messages.
+
+    Messages are length-prefixed as :mod:`ferrosock.framing` writes them (``header="!I"``, the
+    lesson's ``struct.pack('!I', n)``); replies go back framed the same way. A length over
+    ``max_size`` gets one framed ``error: ...`` reply, then the connection is closed.
+    """
+
+    def __init__(
+        self,
+        address: Address,
+        handler: Handler,
+        header: str = "!I",
+        max_size: int = 64 * 1024 * 1024,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            address, "framed", handler=handler, header=header, max_size=max_size, **options
+        )

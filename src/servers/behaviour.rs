@@ -19,6 +19,12 @@ pub enum Behaviour {
     Time,
     Chat(Mutex<ChatRooms<SocketAddr>>),
     Python(Py<PyAny>),
+    /// A Python handler given whole length-prefixed messages (TCP only).
+    Framed {
+        handler: Py<PyAny>,
+        header: crate::framing::Header,
+        max_size: u64,
+    },
 }
 
 /// The replies one message produces: (to whom, what). Stream servers only use the first.
@@ -35,6 +41,7 @@ impl Behaviour {
             Behaviour::Time => "time",
             Behaviour::Chat(_) => "chat",
             Behaviour::Python(_) => "handler",
+            Behaviour::Framed { .. } => "framed",
         }
     }
 
@@ -57,7 +64,7 @@ impl Behaviour {
                     .into_iter()
                     .collect()
             }
-            Behaviour::Python(handler) => {
+            Behaviour::Python(handler) | Behaviour::Framed { handler, .. } => {
                 let (Some(python), Some(peer_py)) = (python, peer_py) else {
                     return Err(HandlerFailed);
                 };

@@ -150,7 +150,8 @@ impl Server {
         config: &Config,
     ) -> PyResult<Self> {
         let (socket, local) = bind(py, address, kind, config.reuse_address, config.backlog)?;
-        let needs_python = matches!(behaviour, Behaviour::Python(_)) || config.log.is_some();
+        let needs_python = matches!(behaviour, Behaviour::Python(_) | Behaviour::Framed { .. })
+            || config.log.is_some();
         let python = needs_python
             .then(|| PythonCalls::start(behaviour.name()))
             .transpose()
@@ -207,6 +208,16 @@ fn seconds(value: Option<f64>, what: &str) -> PyResult<Option<Duration>> {
         .transpose()
 }
 
+fn callable_handler(py: Python<'_>, handler: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
+    let handler = handler.ok_or_else(|| PyValueError::new_err("this server needs a handler"))?;
+    if !handler.bind(py).is_callable() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(
+            "handler must be callable: handler(data: bytes, peer) -> bytes | None",
+        ));
+    }
+    Ok(handler)
+}
+
 fn parse_kind(kind: &str) -> PyResult<Kind> {
     match kind {
         "tcp" => Ok(Kind::Tcp),
@@ -224,7 +235,7 @@ impl Server {
     #[pyo3(signature = (
         address, behaviour, *, kind="tcp", reply=None, handler=None, log=None,
         reuse_address=true, backlog=128, max_connections=None, idle_timeout=None,
-        max_users=1024, max_name=32,
+        max_users=1024, max_name=32, header="!I", max_size=67_108_864,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
@@ -241,6 +252,8 @@ impl Server {
         idle_timeout: Option<f64>,
         max_users: usize,
         max_name: usize,
+        header: &str,
+        max_size: u64,
     ) -> PyResult<Self> {
         let idle = seconds(idle_timeout, "idle_timeout")?;
         if max_connections == Some(0) {
@@ -265,15 +278,22 @@ impl Server {
                     Behaviour::Chat(Mutex::new(ChatRooms::new(limits))),
                 )
             }
-            "handler" => {
-                let handler = handler
-                    .ok_or_else(|| PyValueError::new_err("a handler server needs a handler"))?;
-                if !handler.bind(py).is_callable() {
-                    return Err(pyo3::exceptions::PyTypeError::new_err(
-                        "handler must be callable: handler(data: bytes, peer) -> bytes | None",
-                    ));
-                }
-                (kind, Behaviour::Python(handler))
+            "handler" => (kind, Behaviour::Python(callable_handler(py, handler)?)),
+            "framed" => {
+                let header = crate::framing::Header::parse(header).ok_or_else(|| {
+                    PyValueError::new_err(format!(
+                        "header must be '!I', '<I', '!H' or '!Q', not {header:?}"
+                    ))
+                })?;
+                let handler = callable_handler(py, handler)?;
+                (
+                    Kind::Tcp,
+                    Behaviour::Framed {
+                        handler,
+                        header,
+                        max_size,
+                    },
+                )
             }
             other => {
                 return Err(PyValueError::new_err(format!(
@@ -463,8 +483,17 @@ async fn serve_connection(
 ) {
     let _open = OpenConnection::new(&shared.stats);
     let _ = stream.set_nodelay(true);
-    let peer_py = matches!(shared.behaviour, Behaviour::Python(_))
-        .then(|| Python::attach(|py| peer_tuple(py, peer)));
+    let peer_py = matches!(
+        shared.behaviour,
+        Behaviour::Python(_) | Behaviour::Framed { .. }
+    )
+    .then(|| Python::attach(|py| peer_tuple(py, peer)));
+    if let Behaviour::Framed {
+        header, max_size, ..
+    } = shared.behaviour
+    {
+        return serve_frames(stream, peer, &shared, stop, header, max_size, peer_py).await;
+    }
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let read = stream.read(&mut buf);
@@ -558,4 +587,100 @@ async fn serve_udp(socket: UdpSocket, shared: Arc<Shared>, mut stop: watch::Rece
             }
         }
     }
+}
+
+/// A framed connection: read whole messages (header, then body), answer each one framed.
+async fn serve_frames(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+    mut stop: watch::Receiver<bool>,
+    header: crate::framing::Header,
+    max_size: u64,
+    peer_py: Option<Py<PyAny>>,
+) {
+    let mut head = [0u8; 8];
+    loop {
+        let head = &mut head[..header.size()];
+        let read = async {
+            let first = stream.read(&mut head[..1]).await?;
+            if first == 0 {
+                return Ok(false);
+            }
+            stream.read_exact(&mut head[1..]).await?;
+            Ok::<_, std::io::Error>(true)
+        };
+        let read = async {
+            match shared.options.idle_timeout {
+                Some(idle) => tokio::time::timeout(idle, read).await.ok(),
+                None => Some(read.await),
+            }
+        };
+        let got_header = tokio::select! {
+            biased;
+            _ = stop.changed() => return,
+            got = read => got,
+        };
+        match got_header {
+            Some(Ok(true)) => {}
+            Some(Ok(false)) | None => return,
+            Some(Err(_)) => {
+                shared.stats.error();
+                return;
+            }
+        }
+        let len = header.decode(head);
+        if len > max_size {
+            // The stream is out of step after this: say why, then close.
+            shared.stats.error();
+            let why = format!("error: frame of {len} bytes is over the limit of {max_size}");
+            let _ = write_frame(&mut stream, header, why.as_bytes()).await;
+            return;
+        }
+        let mut body = vec![0u8; len as usize];
+        if stream.read_exact(&mut body).await.is_err() {
+            shared.stats.error();
+            return;
+        }
+        shared.stats.received(body.len() + head.len());
+        shared.log(|| format!("{peer}: {}", bytes_repr(&body)));
+        let replies = match shared
+            .behaviour
+            .respond(&body, peer, peer_py.as_ref(), shared.python.as_ref())
+            .await
+        {
+            Ok(replies) => replies,
+            Err(_) => {
+                shared.stats.error();
+                return;
+            }
+        };
+        for (_, reply) in replies {
+            match write_frame(&mut stream, header, &reply).await {
+                Ok(n) => shared.stats.sent(n),
+                Err(_) => {
+                    shared.stats.error();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn write_frame(
+    stream: &mut TcpStream,
+    header: crate::framing::Header,
+    body: &[u8],
+) -> std::io::Result<usize> {
+    let (head, head_len) = header.encode(body.len()).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "reply too large for the header",
+        )
+    })?;
+    let mut frame = Vec::with_capacity(head_len + body.len());
+    frame.extend_from_slice(&head[..head_len]);
+    frame.extend_from_slice(body);
+    stream.write_all(&frame).await?;
+    Ok(frame.len())
 }

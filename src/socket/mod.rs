@@ -58,7 +58,7 @@ impl Drop for Socket {
 }
 
 impl Socket {
-    fn fd(&self) -> RawFd {
+    pub(crate) fn fd(&self) -> RawFd {
         self.fd.load(Ordering::Acquire)
     }
 
@@ -66,7 +66,7 @@ impl Socket {
         self.family.load(Ordering::Relaxed)
     }
 
-    fn timeout(&self) -> Timeout {
+    pub(crate) fn timeout(&self) -> Timeout {
         Timeout(self.timeout_ns.load(Ordering::Relaxed))
     }
 
@@ -167,7 +167,7 @@ fn negative(what: &str) -> PyErr {
 
 /// A new bytes object of `len` bytes filled by `fill` (with the GIL released), shrunk to what
 /// `fill` reports: CPython's recv() allocation pattern, without a copy.
-fn bytes_filled_by<'py>(
+pub(crate) fn bytes_filled_by<'py>(
     py: Python<'py>,
     len: isize,
     fill: impl FnOnce(&mut [u8]) -> PyResult<usize>,
