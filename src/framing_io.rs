@@ -47,7 +47,7 @@ fn parse_header(spec: &str) -> PyResult<Header> {
 
 /// One of `ferrosock.framing`'s exceptions, built with `(a, b)`: (length, limit) for
 /// FrameTooLarge, (expected, received) for IncompleteFrame.
-fn framing_error(py: Python<'_>, name: &str, args: (u64, u64)) -> PyErr {
+pub(crate) fn framing_error(py: Python<'_>, name: &str, args: (u64, u64)) -> PyErr {
     static MODULE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let class = MODULE
         .get_or_try_init(py, || {

@@ -1,6 +1,7 @@
 //! ferrosock's native core: the drop-in socket, and the tokio servers and clients.
 
 pub mod addr;
+pub mod aio;
 pub mod args;
 pub mod bench;
 pub mod blocking;
@@ -42,6 +43,12 @@ mod _native {
 
     #[pymodule_export]
     use crate::framing_io::{recv_exactly, recv_msg, send_msg};
+
+    #[pymodule_export]
+    use crate::aio::stream::{accept_ready, StreamCore};
+
+    #[pymodule_export]
+    use crate::aio::clients::{aio_echo, aio_time_query, AsyncChatClient};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
