@@ -18,6 +18,8 @@ running loop such as Jupyter's (top-level ``await``)::
 from __future__ import annotations
 
 import asyncio
+import errno as _errno
+import os
 import socket as _std
 from typing import Any, Awaitable, Callable
 
@@ -208,6 +210,25 @@ class Stream:
         await self.wait_closed()
 
 
+async def _connect(loop: asyncio.AbstractEventLoop, sock: _socket, address: Any) -> None:
+    """A non-blocking connect completed through the loop's writer callback (the same on every
+    loop implementation, unlike loop.sock_connect with a non-stdlib socket)."""
+    err = sock.connect_ex(address)
+    if err in (0, _errno.EISCONN):
+        return
+    if err not in (_errno.EINPROGRESS, _errno.EAGAIN, _errno.EINTR):
+        raise OSError(err, os.strerror(err))
+    writable = loop.create_future()
+    loop.add_writer(sock.fileno(), writable.set_result, None)
+    try:
+        await writable
+    finally:
+        loop.remove_writer(sock.fileno())
+    err = sock.getsockopt(_std.SOL_SOCKET, _std.SO_ERROR)
+    if err:
+        raise OSError(err, os.strerror(err))
+
+
 async def connect(host: str, port: int, *, timeout: float | None = None) -> Stream:
     """Open a TCP connection to ``(host, port)``."""
     loop = asyncio.get_running_loop()
@@ -218,7 +239,7 @@ async def connect(host: str, port: int, *, timeout: float | None = None) -> Stre
         try:
             sock.setblocking(False)
             sock.setsockopt(_std.IPPROTO_TCP, _std.TCP_NODELAY, 1)
-            await asyncio.wait_for(loop.sock_connect(sock, address), timeout)
+            await asyncio.wait_for(_connect(loop, sock, address), timeout)
             peer = sock.getpeername()
             return Stream(sock.detach(), peer)
         except OSError as exc:
