@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pyo3::create_exception;
@@ -212,45 +212,85 @@ pub fn echo<'py>(
 }
 
 /// A user of a `ChatServer`: joins on creation, then sends, receives and lists users.
+///
+/// Several threads may use one client (a reader thread in `recv` while the main thread
+/// sends): whoever reads a datagram files it in the inbox, answers apart from deliveries, and
+/// every wait looks at the inbox between short reads. No lock is held while waiting, so the
+/// GIL and the socket can never deadlock each other.
 #[pyclass(frozen, module = "ferrosock._native", name = "ChatClient")]
 pub struct ChatClient {
-    socket: Mutex<Option<Socket>>,
+    socket: Mutex<Option<Arc<Socket>>>,
     name: String,
     timeout: Option<f64>,
-    /// Deliveries that arrived while waiting for a command's answer.
-    pending: Mutex<VecDeque<(String, String)>>,
+    inbox: Mutex<Inbox>,
 }
 
+#[derive(Default)]
+struct Inbox {
+    deliveries: VecDeque<(String, String)>,
+    answers: VecDeque<ChatReply>,
+}
+
+/// How long one read waits before the inbox is looked at again.
+const INBOX_SLICE: Duration = Duration::from_millis(50);
+
 impl ChatClient {
-    fn with_socket<T>(&self, f: impl FnOnce(&Socket) -> PyResult<T>) -> PyResult<T> {
-        let guard = self.socket.lock().unwrap_or_else(|p| p.into_inner());
-        match guard.as_ref() {
-            Some(socket) => f(socket),
-            None => Err(errors::os_error(libc::EBADF)),
-        }
+    fn socket(&self) -> PyResult<Arc<Socket>> {
+        self.socket
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| errors::os_error(libc::EBADF))
     }
 
-    /// Sends a command and waits for its answer, keeping deliveries that come first.
+    fn inbox(&self) -> std::sync::MutexGuard<'_, Inbox> {
+        self.inbox.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads at most one datagram (waiting one slice at most) and files it.
+    fn pump(&self, py: Python<'_>, socket: &Socket, deadline: Deadline) -> PyResult<()> {
+        let slice = Deadline(Some(Instant::now() + INBOX_SLICE));
+        let wait = match deadline.0 {
+            Some(at) if at < slice.0.expect("set") => deadline,
+            _ => slice,
+        };
+        let datagram = match recv_datagram(py, socket, wait) {
+            Ok(datagram) => datagram,
+            Err(err) if err.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) => {
+                return Ok(())
+            }
+            Err(err) => return Err(err),
+        };
+        match chat_protocol::parse_reply(&datagram) {
+            Some(ChatReply::Delivery { from, text }) => {
+                self.inbox().deliveries.push_back((from, text))
+            }
+            Some(answer) => self.inbox().answers.push_back(answer),
+            None => {}
+        }
+        Ok(())
+    }
+
+    fn expired(deadline: Deadline) -> bool {
+        deadline.0.is_some_and(|at| Instant::now() >= at)
+    }
+
+    /// Sends a command and waits for its answer.
     fn command(&self, py: Python<'_>, datagram: &[u8]) -> PyResult<ChatReply> {
         let deadline = Deadline::after(self.timeout)?;
-        self.with_socket(|socket| {
-            step(py, socket, deadline, Interest::Write, |_| {
-                socket.send(datagram)
-            })?;
-            loop {
-                let reply = recv_datagram(py, socket, deadline)?;
-                match chat_protocol::parse_reply(&reply) {
-                    Some(ChatReply::Delivery { from, text }) => self
-                        .pending
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push_back((from, text)),
-                    Some(ChatReply::Error(message)) => return Err(ChatError::new_err(message)),
-                    Some(answer) => return Ok(answer),
-                    None => {}
-                }
+        let socket = self.socket()?;
+        // An answer nobody waited for (a timed-out command) must not answer this one.
+        self.inbox().answers.clear();
+        step(py, &socket, deadline, Interest::Write, |_| socket.send(datagram))?;
+        loop {
+            let answer = self.inbox().answers.pop_front();
+            match answer {
+                Some(ChatReply::Error(message)) => return Err(ChatError::new_err(message)),
+                Some(answer) => return Ok(answer),
+                None if Self::expired(deadline) => return Err(errors::timed_out()),
+                None => self.pump(py, &socket, deadline)?,
             }
-        })
+        }
     }
 }
 
@@ -273,10 +313,10 @@ impl ChatClient {
     ) -> PyResult<Self> {
         let join = chat_protocol::join_command(name).map_err(invalid)?;
         let client = ChatClient {
-            socket: Mutex::new(Some(udp_to(py, address)?)),
+            socket: Mutex::new(Some(Arc::new(udp_to(py, address)?))),
             name: name.to_owned(),
             timeout,
-            pending: Mutex::new(VecDeque::new()),
+            inbox: Mutex::new(Inbox::default()),
         };
         client.command(py, &join)?;
         Ok(client)
@@ -306,22 +346,16 @@ impl ChatClient {
     /// The next message for us, `(sender, text)`; waits up to `timeout` (None: for ever).
     #[pyo3(signature = (timeout=None))]
     fn recv(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<(String, String)> {
-        if let Some(message) = self
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front()
-        {
-            return Ok(message);
-        }
         let deadline = Deadline::after(timeout)?;
-        self.with_socket(|socket| loop {
-            let datagram = recv_datagram(py, socket, deadline)?;
-            if let Some(ChatReply::Delivery { from, text }) = chat_protocol::parse_reply(&datagram)
-            {
-                return Ok((from, text));
+        let socket = self.socket()?;
+        loop {
+            let delivery = self.inbox().deliveries.pop_front();
+            match delivery {
+                Some(message) => return Ok(message),
+                None if Self::expired(deadline) => return Err(errors::timed_out()),
+                None => self.pump(py, &socket, deadline)?,
             }
-        })
+        }
     }
 
     /// Leave the chat and close the socket (idempotent).

@@ -41,7 +41,18 @@ def add_demo(subparsers) -> None:
     parser.set_defaults(handler=lambda args: demo.demo(args.port_base, show=not args.quiet))
 
 
-SUBCOMMANDS: list[Callable[..., None]] = [add_run, add_demo]
+def _native_commands() -> list[Callable[..., None]]:
+    from ferrosock import _cli_native
+
+    return [
+        _cli_native.add_serve,
+        _cli_native.add_time,
+        _cli_native.add_echo,
+        _cli_native.add_chat,
+    ]
+
+
+SUBCOMMANDS: list[Callable[..., None]] = [add_run, add_demo, *_native_commands()]
 
 
 def build_parser() -> argparse.ArgumentParser:

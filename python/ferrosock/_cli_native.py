@@ -1,0 +1,260 @@
+"""``ferrosock serve ...`` and the client commands ``ferrosock time|echo|chat``."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import runpy
+import signal
+import socketserver
+import sys
+import threading
+from typing import Any
+
+DEFAULT_PORTS = {"echo": 8899, "reply": 8898, "time": 9000, "chat": 8081}
+LOOPBACK = "127.0.0.1"
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived: stop as cleanly as after Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
+def _warn_if_exposed(host: str) -> None:
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        print(
+            f"warning: binding {host}, which other machines may reach; "
+            f"the lesson's servers use {LOOPBACK}",
+            file=sys.stderr,
+        )
+
+
+def _print_line(line: str) -> None:
+    print(line, flush=True)
+
+
+def add_serve(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run a native (or the lesson's) server until Ctrl-C or SIGTERM",
+        description="Run a server on HOST:PORT until Ctrl-C or SIGTERM, printing each request "
+        "as the lesson's servers do. --backend rust (default) runs ferrosock's tokio server; "
+        "--backend std runs the lesson's Python program on the stdlib socket module.",
+    )
+    parser.add_argument("server", choices=sorted(DEFAULT_PORTS), help="which server")
+    parser.add_argument("--host", default=LOOPBACK, help=f"address to bind (default {LOOPBACK})")
+    parser.add_argument("--port", type=int, help="port (default: the lesson's, e.g. time 9000)")
+    parser.add_argument("--backend", choices=["rust", "std"], default="rust")
+    parser.add_argument("--kind", choices=["tcp", "udp"], default="tcp", help="echo and reply")
+    parser.add_argument("--quiet", action="store_true", help="do not print each request")
+    parser.set_defaults(handler=serve)
+
+
+def _std_echo(host: str, port: int, kind: str, quiet: bool) -> socketserver.BaseServer:
+    class Echo(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            if kind == "udp":
+                data, sock = self.request
+                if not quiet:
+                    _print_line(f"{self.client_address[0]}:{self.client_address[1]}: {data!r}")
+                sock.sendto(data, self.client_address)
+                return
+            while data := self.request.recv(65536):
+                if not quiet:
+                    _print_line(f"{self.client_address[0]}:{self.client_address[1]}: {data!r}")
+                self.request.sendall(data)
+
+    cls = socketserver.ThreadingUDPServer if kind == "udp" else socketserver.ThreadingTCPServer
+    cls.allow_reuse_address = True
+    cls.daemon_threads = True
+    return cls((host, port), Echo)
+
+
+def serve(args: argparse.Namespace) -> int:
+    port = DEFAULT_PORTS[args.server] if args.port is None else args.port
+    _warn_if_exposed(args.host)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    # A shell starts background jobs with SIGINT ignored; a server is stopped with Ctrl-C (or
+    # `kill -INT`), so take it back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if args.backend == "std":
+        return _serve_std(args, port)
+    from ferrosock import servers
+
+    log = None if args.quiet else _print_line
+    kinds = {"echo": servers.EchoServer, "reply": servers.ReplyServer}
+    try:
+        if args.server in kinds:
+            srv: servers.Server = kinds[args.server]((args.host, port), kind=args.kind, log=log)
+        elif args.server == "time":
+            srv = servers.TimeServer((args.host, port), log=log)
+        else:
+            srv = servers.ChatServer((args.host, port), log=log)
+    except OSError as exc:
+        print(f"cannot serve on {args.host}:{port}: {exc}", file=sys.stderr)
+        return 1
+    host, bound_port = srv.address[:2]
+    _print_line(f"{args.server} server ({srv.kind}, rust) listening on {host}:{bound_port}")
+    try:
+        srv.serve_forever()
+    except (KeyboardInterrupt, _Terminated):
+        srv.stop()
+    _print_line("server stopped")
+    return 0
+
+
+def _serve_std(args: argparse.Namespace, port: int) -> int:
+    if args.server == "chat":
+        print(
+            "the lesson's chat server is interactive (its operator types every reply): run "
+            "`python -m ferrosock.lessons.qq_chat_server` instead, or use --backend rust",
+            file=sys.stderr,
+        )
+        return 2
+    if args.server == "echo":
+        srv = _std_echo(args.host, port, args.kind, args.quiet)
+        host, bound_port = srv.server_address[:2]
+        _print_line(f"echo server ({args.kind}, std) listening on {host}:{bound_port}")
+        worker = threading.Thread(target=srv.serve_forever, daemon=True)
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(0.2)
+        except (KeyboardInterrupt, _Terminated):
+            srv.shutdown()
+        srv.server_close()
+        _print_line("server stopped")
+        return 0
+    # reply and time: the lesson's own programs.
+    program = {
+        ("reply", "tcp"): "tcp_hello_server",
+        ("reply", "udp"): "udp_hello_server",
+        ("time", "tcp"): "time_server",
+        ("time", "udp"): "time_server",
+    }[(args.server, args.kind)]
+    sys.argv = [program, "--backend", "std", "--host", args.host, "--port", str(port)]
+    try:
+        runpy.run_module(f"ferrosock.lessons.{program}", run_name="__main__")
+    except _Terminated:
+        _print_line("server stopped")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 0
+    return 0
+
+
+def _client_parser(subparsers: Any, name: str, help: str) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(name, help=help, description=help)
+    parser.add_argument("--host", default=LOOPBACK)
+    parser.add_argument("--port", type=int, default=DEFAULT_PORTS[name])
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
+    return parser
+
+
+def add_time(subparsers: Any) -> None:
+    parser = _client_parser(subparsers, "time", "ask a time server for the time")
+    parser.add_argument("format", nargs="?", default="", help="a time.strftime format")
+    parser.set_defaults(handler=time_client)
+
+
+def add_echo(subparsers: Any) -> None:
+    parser = _client_parser(subparsers, "echo", "send text to an echo server, print the echo")
+    parser.add_argument("--kind", choices=["tcp", "udp"], default="tcp")
+    parser.add_argument("text", help="what to send")
+    parser.set_defaults(handler=echo_client)
+
+
+def add_chat(subparsers: Any) -> None:
+    parser = _client_parser(subparsers, "chat", "chat through a ChatServer")
+    parser.add_argument("--name", required=True, help="your name in the chat")
+    parser.set_defaults(handler=chat_client)
+
+
+def _client_error(exc: BaseException) -> int:
+    print(f"error: {exc}", file=sys.stderr)
+    return 1
+
+
+def time_client(args: argparse.Namespace) -> int:
+    from ferrosock import clients
+
+    try:
+        print(clients.time_query((args.host, args.port), args.format, timeout=args.timeout))
+    except (OSError, ValueError) as exc:
+        return _client_error(exc)
+    return 0
+
+
+def echo_client(args: argparse.Namespace) -> int:
+    from ferrosock import clients
+
+    try:
+        data = clients.echo(
+            (args.host, args.port), args.text.encode(), kind=args.kind, timeout=args.timeout
+        )
+    except (OSError, ValueError) as exc:
+        return _client_error(exc)
+    print(data.decode(errors="replace"))
+    return 0
+
+
+CHAT_HELP = "type '@NAME text' to send, '/who' to list users, '/quit' (or Ctrl-D) to leave"
+
+
+def chat_client(args: argparse.Namespace) -> int:
+    from ferrosock import clients
+
+    try:
+        client = clients.ChatClient((args.host, args.port), args.name, timeout=args.timeout)
+    except (OSError, ValueError, clients.ChatError) as exc:
+        return _client_error(exc)
+    print(f"joined as {args.name}; {CHAT_HELP}", flush=True)
+    done = threading.Event()
+
+    def deliveries() -> None:
+        while not done.is_set():
+            try:
+                sender, text = client.recv(timeout=0.2)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            print(f"{sender}: {text}", flush=True)
+
+    reader = threading.Thread(target=deliveries, daemon=True)
+    reader.start()
+    try:
+        for line in sys.stdin:
+            line = line.strip()
+            if not line:
+                continue
+            if line == "/quit":
+                break
+            try:
+                if line == "/who":
+                    print("users: " + ", ".join(client.who()), flush=True)
+                elif line.startswith("@") and " " in line:
+                    to, text = line[1:].split(" ", 1)
+                    client.send(to, text)
+                else:
+                    print(CHAT_HELP, flush=True)
+            except (clients.ChatError, ValueError) as exc:
+                print(f"error: {exc}", flush=True)
+            except TimeoutError:
+                print("error: the server did not answer", flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        done.set()
+        reader.join(1)
+        try:
+            client.close()
+        except OSError:
+            pass
+    return 0
