@@ -256,9 +256,7 @@ impl ChatClient {
         };
         let datagram = match recv_datagram(py, socket, wait) {
             Ok(datagram) => datagram,
-            Err(err) if err.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) => {
-                return Ok(())
-            }
+            Err(err) if err.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) => return Ok(()),
             Err(err) => return Err(err),
         };
         match chat_protocol::parse_reply(&datagram) {
@@ -281,7 +279,9 @@ impl ChatClient {
         let socket = self.socket()?;
         // An answer nobody waited for (a timed-out command) must not answer this one.
         self.inbox().answers.clear();
-        step(py, &socket, deadline, Interest::Write, |_| socket.send(datagram))?;
+        step(py, &socket, deadline, Interest::Write, |_| {
+            socket.send(datagram)
+        })?;
         loop {
             let answer = self.inbox().answers.pop_front();
             match answer {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use pyo3::prelude::*;
 
 use super::chat_protocol::ChatRooms;
-use super::python_calls::PythonCalls;
+use super::python_calls;
 use crate::{errors, strftime};
 
 /// The lesson time server's default format.
@@ -51,7 +51,6 @@ impl Behaviour {
         data: &[u8],
         peer: SocketAddr,
         peer_py: Option<&Py<PyAny>>,
-        python: Option<&PythonCalls>,
     ) -> Result<Replies, HandlerFailed> {
         Ok(match self {
             Behaviour::Echo => vec![(peer, data.to_vec())],
@@ -65,10 +64,10 @@ impl Behaviour {
                     .collect()
             }
             Behaviour::Python(handler) | Behaviour::Framed { handler, .. } => {
-                let (Some(python), Some(peer_py)) = (python, peer_py) else {
+                let Some(peer_py) = peer_py else {
                     return Err(HandlerFailed);
                 };
-                match python.call(handler, data.to_vec(), peer_py).await {
+                match python_calls::call_handler(handler, data, peer_py) {
                     Ok(Some(reply)) => vec![(peer, reply)],
                     Ok(None) => Vec::new(),
                     Err(_) => return Err(HandlerFailed),

@@ -12,7 +12,9 @@ pub mod chat_protocol;
 mod python_calls;
 mod stats;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -63,11 +65,60 @@ struct Shared {
     behaviour: Behaviour,
     stats: Stats,
     options: Options,
-    log: Option<Py<PyAny>>,
+    log: Option<Arc<Py<PyAny>>>,
     python: Option<PythonCalls>,
+    open: Mutex<OpenSockets>,
+}
+
+/// The descriptors of the open connections, so `stop()` can end their reads.
+///
+/// Stopping shuts each connection's read side: a task waiting in `read` sees end-of-stream
+/// and closes, while a reply being written still completes. This costs nothing per message,
+/// where a per-read wait on a stop signal would.
+#[derive(Default)]
+struct OpenSockets {
+    fds: HashMap<u64, RawFd>,
+    next: u64,
+    closing: bool,
+}
+
+/// Keeps a connection in `OpenSockets` for its lifetime (dropped before its stream).
+struct Registered<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.shared.open_sockets().fds.remove(&self.id);
+    }
 }
 
 impl Shared {
+    fn open_sockets(&self) -> std::sync::MutexGuard<'_, OpenSockets> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn register(&self, fd: RawFd) -> Registered<'_> {
+        let mut open = self.open_sockets();
+        let id = open.next;
+        open.next += 1;
+        open.fds.insert(id, fd);
+        if open.closing {
+            let _ = crate::fd::shutdown(fd, libc::SHUT_RD);
+        }
+        Registered { shared: self, id }
+    }
+
+    /// Ends every connection's reads (see `OpenSockets`).
+    fn close_connections(&self) {
+        let mut open = self.open_sockets();
+        open.closing = true;
+        for &fd in open.fds.values() {
+            let _ = crate::fd::shutdown(fd, libc::SHUT_RD);
+        }
+    }
+
     fn log(&self, line: impl FnOnce() -> String) {
         if let (Some(log), Some(python)) = (&self.log, &self.python) {
             python.log(log, line());
@@ -150,9 +201,9 @@ impl Server {
         config: &Config,
     ) -> PyResult<Self> {
         let (socket, local) = bind(py, address, kind, config.reuse_address, config.backlog)?;
-        let needs_python = matches!(behaviour, Behaviour::Python(_) | Behaviour::Framed { .. })
-            || config.log.is_some();
-        let python = needs_python
+        let python = config
+            .log
+            .is_some()
             .then(|| PythonCalls::start(behaviour.name()))
             .transpose()
             .map_err(errors::from_io)?;
@@ -166,8 +217,9 @@ impl Server {
                     max_connections: config.max_connections,
                     idle_timeout: config.idle_timeout,
                 },
-                log: config.log.as_ref().map(|l| l.clone_ref(py)),
+                log: config.log.as_ref().map(|l| Arc::new(l.clone_ref(py))),
                 python,
+                open: Mutex::new(OpenSockets::default()),
             }),
             phase: Mutex::new(Phase::Bound(socket)),
             finished: Arc::new((Mutex::new(false), Condvar::new())),
@@ -457,10 +509,9 @@ async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::
         match accepted {
             Ok((stream, peer)) => {
                 let shared = shared.clone();
-                let stop = stop.clone();
                 connections.spawn(async move {
                     let _permit = permit;
-                    serve_connection(stream, peer, shared, stop).await;
+                    serve_connection(stream, peer, shared).await;
                 });
             }
             Err(_) => {
@@ -471,17 +522,14 @@ async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::
         }
     }
     drop(listener);
-    // In-flight replies finish; connections idle in a read see the stop and close.
+    // In-flight replies finish; connections waiting in a read see end-of-stream and close.
+    shared.close_connections();
     while connections.join_next().await.is_some() {}
 }
 
-async fn serve_connection(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _open = OpenConnection::new(&shared.stats);
+    let _registered = shared.register(stream.as_raw_fd());
     let _ = stream.set_nodelay(true);
     let peer_py = matches!(
         shared.behaviour,
@@ -492,23 +540,11 @@ async fn serve_connection(
         header, max_size, ..
     } = shared.behaviour
     {
-        return serve_frames(stream, peer, &shared, stop, header, max_size, peer_py).await;
+        return serve_frames(stream, peer, &shared, header, max_size, peer_py).await;
     }
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let read = stream.read(&mut buf);
-        let read = async {
-            match shared.options.idle_timeout {
-                Some(idle) => tokio::time::timeout(idle, read).await.ok(),
-                None => Some(read.await),
-            }
-        };
-        let n = tokio::select! {
-            biased;
-            _ = stop.changed() => return,
-            n = read => n,
-        };
-        let n = match n {
+        let n = match read_within(&mut stream, &mut buf, shared.options.idle_timeout).await {
             Some(Ok(0)) | None => return,
             Some(Ok(n)) => n,
             Some(Err(_)) => {
@@ -519,33 +555,59 @@ async fn serve_connection(
         let data = &buf[..n];
         shared.stats.received(n);
         shared.log(|| format!("{peer}: {}", bytes_repr(data)));
-        let replies = match shared
-            .behaviour
-            .respond(data, peer, peer_py.as_ref(), shared.python.as_ref())
-            .await
-        {
-            Ok(replies) => replies,
+        // Echo and reply answer from what they have; only a Python handler builds a reply.
+        let written = match &shared.behaviour {
+            Behaviour::Echo => stream.write_all(data).await.map(|_| n),
+            Behaviour::Reply(reply) => stream.write_all(reply).await.map(|_| reply.len()),
+            behaviour => {
+                let replies = match behaviour.respond(data, peer, peer_py.as_ref()).await {
+                    Ok(replies) => replies,
+                    Err(_) => {
+                        shared.stats.error();
+                        return;
+                    }
+                };
+                let mut total = Ok(0);
+                for (_, reply) in replies {
+                    total = stream.write_all(&reply).await.map(|_| reply.len());
+                    if total.is_err() {
+                        break;
+                    }
+                }
+                total
+            }
+        };
+        match written {
+            Ok(sent) => shared.stats.sent(sent),
             Err(_) => {
                 shared.stats.error();
                 return;
             }
-        };
-        for (_, reply) in replies {
-            if stream.write_all(&reply).await.is_err() {
-                shared.stats.error();
-                return;
-            }
-            shared.stats.sent(reply.len());
         }
+    }
+}
+
+/// One read, bounded by the idle timeout if there is one (None: it passed).
+async fn read_within(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    idle: Option<Duration>,
+) -> Option<std::io::Result<usize>> {
+    match idle {
+        Some(idle) => tokio::time::timeout(idle, stream.read(buf)).await.ok(),
+        None => Some(stream.read(buf).await),
     }
 }
 
 async fn serve_udp(socket: UdpSocket, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+    // One stop future for the whole loop: it registers its waker once, not per datagram.
+    let stopped = stop.changed();
+    tokio::pin!(stopped);
     loop {
         let received = tokio::select! {
             biased;
-            _ = stop.changed() => return,
+            _ = &mut stopped => return,
             received = socket.recv_from(&mut buf) => received,
         };
         let (n, peer) = match received {
@@ -572,11 +634,7 @@ async fn serve_udp(socket: UdpSocket, shared: Arc<Shared>, mut stop: watch::Rece
         });
         let peer_py = matches!(shared.behaviour, Behaviour::Python(_))
             .then(|| Python::attach(|py| peer_tuple(py, peer)));
-        let Ok(replies) = shared
-            .behaviour
-            .respond(data, peer, peer_py.as_ref(), shared.python.as_ref())
-            .await
-        else {
+        let Ok(replies) = shared.behaviour.respond(data, peer, peer_py.as_ref()).await else {
             shared.stats.error();
             continue;
         };
@@ -594,7 +652,6 @@ async fn serve_frames(
     mut stream: TcpStream,
     peer: SocketAddr,
     shared: &Shared,
-    mut stop: watch::Receiver<bool>,
     header: crate::framing::Header,
     max_size: u64,
     peer_py: Option<Py<PyAny>>,
@@ -616,12 +673,7 @@ async fn serve_frames(
                 None => Some(read.await),
             }
         };
-        let got_header = tokio::select! {
-            biased;
-            _ = stop.changed() => return,
-            got = read => got,
-        };
-        match got_header {
+        match read.await {
             Some(Ok(true)) => {}
             Some(Ok(false)) | None => return,
             Some(Err(_)) => {
@@ -646,7 +698,7 @@ async fn serve_frames(
         shared.log(|| format!("{peer}: {}", bytes_repr(&body)));
         let replies = match shared
             .behaviour
-            .respond(&body, peer, peer_py.as_ref(), shared.python.as_ref())
+            .respond(&body, peer, peer_py.as_ref())
             .await
         {
             Ok(replies) => replies,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import socket_suite
+from . import load_suite, socket_suite
 from ._results import CONTENDERS, Settings, WorkloadResult
 
-SUITES: dict[str, ModuleType] = {suite.NAME: suite for suite in (socket_suite,)}
+SUITES: dict[str, ModuleType] = {suite.NAME: suite for suite in (socket_suite, load_suite)}
 
 __all__ = ["SUITES", "CONTENDERS", "Settings", "WorkloadResult"]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from . import SUITES
 from ._machine import PIN_MODES, describe, pinned, placement
 from ._report import machine_line, markdown_table, settings_line, text_table, to_json
 from ._results import Settings, WorkloadResult
+from ._table import Table
 
 DEFAULT_ROUNDS = 100_000
 DEFAULT_BULK_MIB = 100
@@ -85,18 +87,29 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=sys.stderr, flush=True)
 
     results: dict[str, list[WorkloadResult]] = {}
-    with pinned(settings.placement.client):
-        for name in dict.fromkeys(names):
+    tables: dict[str, list[Table]] = {}
+    for name in dict.fromkeys(names):
+        if getattr(SUITES[name], "PLACES_ITSELF", False):
+            tables[name] = SUITES[name].run(settings, progress)
+            continue
+        with pinned(settings.placement.client):
             results[name] = SUITES[name].run(settings, progress)
 
     print(machine_line(machine))
     print(settings_line(settings))
-    print()
-    print(markdown_table(results) if args.markdown else text_table(results))
+    if results:
+        print()
+        print(markdown_table(results) if args.markdown else text_table(results))
+    for suite_tables in tables.values():
+        for table in suite_tables:
+            print()
+            print(table.markdown() if args.markdown else table.text())
     if args.json:
         command = ["python", "-m", "ferrosock.bench", *(argv if argv is not None else sys.argv[1:])]
         with open(args.json, "w", encoding="utf-8") as f:
-            f.write(to_json(machine, settings, results, command) + "\n")
+            document = json.loads(to_json(machine, settings, results, command))
+            document["tables"] = {k: [t.to_dict() for t in v] for k, v in tables.items()}
+            f.write(json.dumps(document, indent=2) + "\n")
     return 0
 
 
