@@ -66,6 +66,94 @@ impl Header {
     }
 }
 
+/// Bytes read from a stream and not consumed yet, with end-of-stream noted.
+#[derive(Default)]
+pub struct ReadBuffer {
+    data: Vec<u8>,
+    start: usize,
+    pub eof: bool,
+}
+
+/// Where the next frame stands in a `ReadBuffer`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A whole frame: its body is `available()[body]`, and `used` bytes make the frame.
+    Ready {
+        body: std::ops::Range<usize>,
+        used: usize,
+    },
+    /// More bytes are needed.
+    Incomplete,
+    /// The stream ended between frames.
+    End,
+    /// The header announces more than the limit.
+    TooLarge(u64),
+    /// The stream ended inside a frame (header or body): (expected, received).
+    Truncated(u64, u64),
+}
+
+impl ReadBuffer {
+    pub fn available(&self) -> &[u8] {
+        &self.data[self.start..]
+    }
+
+    pub fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start >= self.data.len() {
+            self.data.clear();
+            self.start = 0;
+        }
+    }
+
+    /// Room for at least `chunk` more bytes (consumed bytes are dropped first when they are
+    /// half the buffer or more).
+    pub fn spare(&mut self, chunk: usize) -> &mut [std::mem::MaybeUninit<u8>] {
+        if self.start > 0 && self.start * 2 >= self.data.len() {
+            self.data.drain(..self.start);
+            self.start = 0;
+        }
+        self.data.reserve(chunk);
+        &mut self.data.spare_capacity_mut()[..chunk]
+    }
+
+    /// Marks `n` bytes of `spare()` as read.
+    ///
+    /// # Safety
+    /// The first `n` bytes returned by the last `spare()` must have been initialised.
+    pub unsafe fn commit(&mut self, n: usize) {
+        let len = self.data.len() + n;
+        self.data.set_len(len);
+    }
+
+    /// The state of the next frame under `header`, refusing bodies over `max_size`.
+    pub fn frame(&self, header: Header, max_size: u64) -> Frame {
+        let have = self.available();
+        let head = header.size();
+        if have.len() < head {
+            return match (self.eof, have.is_empty()) {
+                (true, true) => Frame::End,
+                (true, false) => Frame::Truncated(head as u64, have.len() as u64),
+                (false, _) => Frame::Incomplete,
+            };
+        }
+        let len = header.decode(&have[..head]);
+        if len > max_size {
+            return Frame::TooLarge(len);
+        }
+        let body = (have.len() - head) as u64;
+        if body < len {
+            return match self.eof {
+                true => Frame::Truncated(len, body),
+                false => Frame::Incomplete,
+            };
+        }
+        Frame::Ready {
+            body: head..head + len as usize,
+            used: head + len as usize,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +180,52 @@ mod tests {
         assert!(Header::U16Be.encode(65_536).is_none());
         assert!(Header::U32Be.encode(u32::MAX as usize).is_some());
         assert!(Header::U32Be.encode(u32::MAX as usize + 1).is_none());
+    }
+
+    fn buffer_with(bytes: &[u8], eof: bool) -> ReadBuffer {
+        let mut buf = ReadBuffer::default();
+        let spare = buf.spare(bytes.len().max(1));
+        for (dst, src) in spare.iter_mut().zip(bytes) {
+            dst.write(*src);
+        }
+        // SAFETY: the first bytes.len() spare bytes were just written.
+        unsafe { buf.commit(bytes.len()) };
+        buf.eof = eof;
+        buf
+    }
+
+    #[test]
+    fn frames_are_found_in_the_buffer() {
+        let mut buf = buffer_with(b"\0\0\0\x03abc\0\0\0\x01z\0\0", false);
+        let Frame::Ready { body, used } = buf.frame(Header::U32Be, 10) else {
+            panic!("first frame is whole")
+        };
+        assert_eq!(&buf.available()[body], b"abc");
+        buf.consume(used);
+        let Frame::Ready { used, .. } = buf.frame(Header::U32Be, 10) else {
+            panic!("second frame is whole")
+        };
+        buf.consume(used);
+        assert_eq!(buf.frame(Header::U32Be, 10), Frame::Incomplete);
+        buf.eof = true;
+        assert_eq!(buf.frame(Header::U32Be, 10), Frame::Truncated(4, 2));
+    }
+
+    #[test]
+    fn limits_truncation_and_clean_end() {
+        assert_eq!(
+            buffer_with(b"\0\0\x01\0", false).frame(Header::U32Be, 255),
+            Frame::TooLarge(256)
+        );
+        assert_eq!(
+            buffer_with(b"\0\x05ab", true).frame(Header::U16Be, 10),
+            Frame::Truncated(5, 2)
+        );
+        assert_eq!(buffer_with(b"", true).frame(Header::U16Be, 10), Frame::End);
+        assert_eq!(
+            buffer_with(b"", false).frame(Header::U16Be, 10),
+            Frame::Incomplete
+        );
     }
 
     #[test]

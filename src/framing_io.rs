@@ -191,3 +191,72 @@ mod tests {
         assert_eq!(67_108_864, super::DEFAULT_MAX_SIZE);
     }
 }
+
+/// Reads frames from a socket through a buffer: each system call takes whatever has arrived
+/// (up to 64 KiB), so a stream of small messages costs one call per many messages instead of
+/// two per message. The buffer belongs to the reader: read the socket only through it.
+#[pyclass(frozen, module = "ferrosock._native", name = "FrameReader")]
+pub struct FrameReader {
+    sock: Py<PyAny>,
+    header: Header,
+    max_size: u64,
+    buffer: std::sync::Mutex<crate::framing::ReadBuffer>,
+}
+
+const READ_AHEAD: usize = 64 * 1024;
+
+#[pymethods]
+impl FrameReader {
+    #[new]
+    #[pyo3(signature = (sock, header="!I", max_size=67_108_864))]
+    fn new(sock: Py<PyAny>, header: &str, max_size: u64) -> PyResult<Self> {
+        Ok(FrameReader {
+            sock,
+            header: parse_header(header)?,
+            max_size,
+            buffer: std::sync::Mutex::new(crate::framing::ReadBuffer::default()),
+        })
+    }
+
+    /// The next message; None at a clean end of stream (errors as `recv_msg`).
+    fn recv_msg<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        // Never wait for this lock with the GIL held: a second reader is a usage error.
+        let mut buf = self.buffer.try_lock().map_err(|_| {
+            pyo3::exceptions::PyRuntimeError::new_err("another thread is reading this FrameReader")
+        })?;
+        loop {
+            if let Some(message) =
+                crate::aio::stream::take_frame(py, &mut buf, self.header, self.max_size)?
+            {
+                return Ok(Some(message));
+            }
+            if buf.eof {
+                return Ok(None);
+            }
+            let (fd, timeout) = endpoint(self.sock.bind(py))?;
+            let spare = buf.spare(READ_AHEAD);
+            let n = sock_call(py, fd, timeout, Interest::Read, false, |fd| {
+                fd::borrow(fd)?.recv(&mut *spare)
+            })?;
+            if n == 0 {
+                buf.eof = true;
+            } else {
+                // SAFETY: recv initialised the first n spare bytes.
+                unsafe { buf.commit(n) };
+            }
+        }
+    }
+
+    /// Bytes received and not yet returned.
+    #[getter]
+    fn buffered(&self) -> usize {
+        self.buffer
+            .try_lock()
+            .map_or(0, |buf| buf.available().len())
+    }
+
+    #[getter]
+    fn socket(&self, py: Python<'_>) -> Py<PyAny> {
+        self.sock.clone_ref(py)
+    }
+}

@@ -42,7 +42,7 @@ mod _native {
     use crate::bench::load_test;
 
     #[pymodule_export]
-    use crate::framing_io::{recv_exactly, recv_msg, send_msg};
+    use crate::framing_io::{recv_exactly, recv_msg, send_msg, FrameReader};
 
     #[pymodule_export]
     use crate::aio::stream::{accept_ready, StreamCore};

@@ -13,6 +13,10 @@ big-endian length (``struct.pack('!I', n)``), on a ferrosock socket or a stdlib 
 inside a frame raises :class:`IncompleteFrame` with the byte counts; a clean end between frames
 returns ``None``. After either error the stream is out of step: close the connection.
 
+For a stream of many small messages, ``FrameReader(sock).recv_msg()`` reads through a buffer:
+one system call takes whatever has arrived, so it costs one call per many messages instead of
+two per message (read the socket only through the reader once you use one).
+
 On top: the lesson's JSON-header form (``send_obj`` / ``recv_obj``), file transfer with a
 SHA-256 check (``send_file`` / ``recv_file``) and the HMAC challenge that checks a client is
 legitimate (``answer_challenge`` / ``challenge_client``).
@@ -28,12 +32,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ._native import recv_exactly, recv_msg, send_msg
+from ._native import FrameReader, recv_exactly, recv_msg, send_msg
 
 __all__ = [
     "AuthenticationError",
     "DigestMismatch",
     "FrameTooLarge",
+    "FrameReader",
     "FramingError",
     "IncompleteFrame",
     "UnsafeFileName",

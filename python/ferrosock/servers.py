@@ -158,17 +158,32 @@ class StreamServer(Server):
     Its return value (bytes, or None for no reply) is written back. A handler that raises or
     returns anything else is logged on the ``ferrosock.servers`` logger and that connection is
     closed; the others go on.
+
+    The handler runs on the tokio worker that read the data, like an asyncio Protocol's
+    ``data_received`` on the loop: fast, but while it runs that worker serves nothing else.
+    Pass ``blocking=True`` if the handler may block (sleep, file or network I/O): tokio then
+    moves the worker's other connections elsewhere for the duration of each call, at a cost of
+    a few µs per message.
     """
 
-    def __init__(self, address: Address, handler: Handler, **options: Any) -> None:
-        super().__init__(address, "handler", kind="tcp", handler=handler, **options)
+    def __init__(
+        self, address: Address, handler: Handler, *, blocking: bool = False, **options: Any
+    ) -> None:
+        super().__init__(
+            address, "handler", kind="tcp", handler=handler, blocking=blocking, **options
+        )
 
 
 class DatagramServer(Server):
-    """Like :class:`StreamServer` for UDP: ``handler(data, peer)`` runs for each datagram."""
+    """Like :class:`StreamServer` for UDP: ``handler(data, peer)`` runs for each datagram
+    (``blocking=True`` as there)."""
 
-    def __init__(self, address: Address, handler: Handler, **options: Any) -> None:
-        super().__init__(address, "handler", kind="udp", handler=handler, **options)
+    def __init__(
+        self, address: Address, handler: Handler, *, blocking: bool = False, **options: Any
+    ) -> None:
+        super().__init__(
+            address, "handler", kind="udp", handler=handler, blocking=blocking, **options
+        )
 
 
 class FramedServer(Server):
@@ -185,8 +200,16 @@ class FramedServer(Server):
         handler: Handler,
         header: str = "!I",
         max_size: int = 64 * 1024 * 1024,
+        *,
+        blocking: bool = False,
         **options: Any,
     ) -> None:
         super().__init__(
-            address, "framed", handler=handler, header=header, max_size=max_size, **options
+            address,
+            "framed",
+            handler=handler,
+            header=header,
+            max_size=max_size,
+            blocking=blocking,
+            **options,
         )

@@ -16,32 +16,11 @@ use pyo3::types::PyBytes;
 use crate::args::HeldBuffer;
 use crate::errors;
 use crate::fd;
-use crate::framing::Header;
+use crate::framing::{Frame, Header, ReadBuffer};
 use crate::framing_io::framing_error;
 
 /// How much one `fill()` reads at most.
 const READ_CHUNK: usize = 64 * 1024;
-
-#[derive(Default)]
-struct ReadBuffer {
-    data: Vec<u8>,
-    start: usize,
-    eof: bool,
-}
-
-impl ReadBuffer {
-    fn available(&self) -> &[u8] {
-        &self.data[self.start..]
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.start += n;
-        if self.start == self.data.len() {
-            self.data.clear();
-            self.start = 0;
-        }
-    }
-}
 
 #[pyclass(frozen, module = "ferrosock._native", name = "StreamCore")]
 pub struct StreamCore {
@@ -94,22 +73,14 @@ impl StreamCore {
     /// was ready.
     fn fill(&self) -> PyResult<isize> {
         let mut buf = self.buffer();
-        if buf.start > 0 && buf.start * 2 >= buf.data.len() {
-            let start = buf.start;
-            buf.data.drain(..start);
-            buf.start = 0;
-        }
-        let len = buf.data.len();
-        buf.data.reserve(READ_CHUNK);
-        let spare = &mut buf.data.spare_capacity_mut()[..READ_CHUNK];
-        match fd::borrow(self.fd()).and_then(|s| s.recv(spare)) {
+        match fd::borrow(self.fd()).and_then(|s| s.recv(buf.spare(READ_CHUNK))) {
             Ok(0) => {
                 buf.eof = true;
                 Ok(0)
             }
             Ok(n) => {
                 // SAFETY: recv initialised the first n spare bytes.
-                unsafe { buf.data.set_len(len + n) };
+                unsafe { buf.commit(n) };
                 Ok(n as isize)
             }
             Err(err) if would_block(&err) => Ok(-1),
@@ -176,37 +147,7 @@ impl StreamCore {
         let kind = Header::parse(header)
             .ok_or_else(|| PyValueError::new_err(format!("unknown header {header:?}")))?;
         let mut buf = self.buffer();
-        let have = buf.available();
-        if have.len() < kind.size() {
-            if buf.eof && !have.is_empty() {
-                let got = have.len() as u64;
-                return Err(framing_error(
-                    py,
-                    "IncompleteFrame",
-                    (kind.size() as u64, got),
-                ));
-            }
-            return Ok(None);
-        }
-        let len = kind.decode(&have[..kind.size()]);
-        if len > max_size {
-            return Err(framing_error(py, "FrameTooLarge", (len, max_size)));
-        }
-        let body = &have[kind.size()..];
-        if (body.len() as u64) < len {
-            if buf.eof {
-                return Err(framing_error(
-                    py,
-                    "IncompleteFrame",
-                    (len, body.len() as u64),
-                ));
-            }
-            return Ok(None);
-        }
-        let out = PyBytes::new(py, &body[..len as usize]);
-        let used = kind.size() + len as usize;
-        buf.consume(used);
-        Ok(Some(out))
+        take_frame(py, &mut buf, kind, max_size)
     }
 
     /// One non-blocking send: how many bytes went out (0 if the socket buffer is full).
@@ -294,6 +235,28 @@ pub fn accept_ready(py: Python<'_>, listener: RawFd) -> PyResult<Vec<(RawFd, Py<
             Err(err) if matches!(err.raw_os_error(), Some(libc::ECONNABORTED)) => continue,
             Err(err) if out.is_empty() => return Err(errors::from_io(err)),
             Err(_) => return Ok(out),
+        }
+    }
+}
+
+/// The next frame out of `buf`: Some(body), None when more data is needed or at a clean end,
+/// or the framing error the buffer shows.
+pub(crate) fn take_frame<'py>(
+    py: Python<'py>,
+    buf: &mut ReadBuffer,
+    header: Header,
+    max_size: u64,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    match buf.frame(header, max_size) {
+        Frame::Ready { body, used } => {
+            let out = PyBytes::new(py, &buf.available()[body]);
+            buf.consume(used);
+            Ok(Some(out))
+        }
+        Frame::Incomplete | Frame::End => Ok(None),
+        Frame::TooLarge(len) => Err(framing_error(py, "FrameTooLarge", (len, max_size))),
+        Frame::Truncated(expected, got) => {
+            Err(framing_error(py, "IncompleteFrame", (expected, got)))
         }
     }
 }

@@ -18,10 +18,15 @@ pub enum Behaviour {
     Reply(Vec<u8>),
     Time,
     Chat(Mutex<ChatRooms<SocketAddr>>),
-    Python(Py<PyAny>),
+    /// A Python handler per chunk or datagram; `blocking`: it may block (see `respond`).
+    Python {
+        handler: Py<PyAny>,
+        blocking: bool,
+    },
     /// A Python handler given whole length-prefixed messages (TCP only).
     Framed {
         handler: Py<PyAny>,
+        blocking: bool,
         header: crate::framing::Header,
         max_size: u64,
     },
@@ -40,7 +45,7 @@ impl Behaviour {
             Behaviour::Reply(_) => "reply",
             Behaviour::Time => "time",
             Behaviour::Chat(_) => "chat",
-            Behaviour::Python(_) => "handler",
+            Behaviour::Python { .. } => "handler",
             Behaviour::Framed { .. } => "framed",
         }
     }
@@ -63,11 +68,24 @@ impl Behaviour {
                     .into_iter()
                     .collect()
             }
-            Behaviour::Python(handler) | Behaviour::Framed { handler, .. } => {
+            Behaviour::Python { handler, blocking }
+            | Behaviour::Framed {
+                handler, blocking, ..
+            } => {
                 let Some(peer_py) = peer_py else {
                     return Err(HandlerFailed);
                 };
-                match python_calls::call_handler(handler, data, peer_py) {
+                // The handler runs on the worker that read the message (the fast path). One that
+                // may block (sleep, file or network I/O) asks tokio first to move this worker's
+                // other tasks elsewhere, so other connections and servers go on meanwhile; that
+                // hand-over costs several µs per message, hence opt-in.
+                let call = || python_calls::call_handler(handler, data, peer_py);
+                let reply = if *blocking {
+                    tokio::task::block_in_place(call)
+                } else {
+                    call()
+                };
+                match reply {
                     Ok(Some(reply)) => vec![(peer, reply)],
                     Ok(None) => Vec::new(),
                     Err(_) => return Err(HandlerFailed),

@@ -287,7 +287,7 @@ impl Server {
     #[pyo3(signature = (
         address, behaviour, *, kind="tcp", reply=None, handler=None, log=None,
         reuse_address=true, backlog=128, max_connections=None, idle_timeout=None,
-        max_users=1024, max_name=32, header="!I", max_size=67_108_864,
+        max_users=1024, max_name=32, header="!I", max_size=67_108_864, blocking=false,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
@@ -306,6 +306,7 @@ impl Server {
         max_name: usize,
         header: &str,
         max_size: u64,
+        blocking: bool,
     ) -> PyResult<Self> {
         let idle = seconds(idle_timeout, "idle_timeout")?;
         if max_connections == Some(0) {
@@ -330,7 +331,10 @@ impl Server {
                     Behaviour::Chat(Mutex::new(ChatRooms::new(limits))),
                 )
             }
-            "handler" => (kind, Behaviour::Python(callable_handler(py, handler)?)),
+            "handler" => {
+                let handler = callable_handler(py, handler)?;
+                (kind, Behaviour::Python { handler, blocking })
+            }
             "framed" => {
                 let header = crate::framing::Header::parse(header).ok_or_else(|| {
                     PyValueError::new_err(format!(
@@ -342,6 +346,7 @@ impl Server {
                     Kind::Tcp,
                     Behaviour::Framed {
                         handler,
+                        blocking,
                         header,
                         max_size,
                     },
@@ -533,7 +538,7 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
     let _ = stream.set_nodelay(true);
     let peer_py = matches!(
         shared.behaviour,
-        Behaviour::Python(_) | Behaviour::Framed { .. }
+        Behaviour::Python { .. } | Behaviour::Framed { .. }
     )
     .then(|| Python::attach(|py| peer_tuple(py, peer)));
     if let Behaviour::Framed {
@@ -632,7 +637,7 @@ async fn serve_udp(socket: UdpSocket, shared: Arc<Shared>, mut stop: watch::Rece
             Behaviour::Chat(_) => format!("{peer}: {}", behaviour::str_repr(data)),
             _ => format!("{peer}: {}", bytes_repr(data)),
         });
-        let peer_py = matches!(shared.behaviour, Behaviour::Python(_))
+        let peer_py = matches!(shared.behaviour, Behaviour::Python { .. })
             .then(|| Python::attach(|py| peer_tuple(py, peer)));
         let Ok(replies) = shared.behaviour.respond(data, peer, peer_py.as_ref()).await else {
             shared.stats.error();

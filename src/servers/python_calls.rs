@@ -75,7 +75,8 @@ fn run(jobs: mpsc::Receiver<Job>) {
         Python::attach(|py| {
             for job in std::iter::once(first).chain(jobs.try_iter().take(BATCH - 1)) {
                 if let Err(err) = job.log.call1(py, (job.line,)) {
-                    err.write_unraisable(py, Some(job.log.bind(py)));
+                    // Reported like a failing handler: on the logger, with the traceback.
+                    describe(py, err, &job.log);
                 }
             }
         });

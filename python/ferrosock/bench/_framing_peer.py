@@ -1,6 +1,6 @@
 """Both ends of the ``framing`` suite: ``python -m ferrosock.bench._framing_peer
 send|recv IMPL PORT COUNT SIZE``. IMPL ``ferrosock`` uses ferrosock.framing's send_msg /
-recv_msg, ``python`` the lesson's hand-written ``struct`` header and recv loop; both on
+recv_msg, ``reader`` send_msg and a FrameReader, ``python`` the lesson's hand-written ``struct`` header and recv loop; both on
 stdlib sockets, so only the framing differs. The receiver prints messages/s."""
 
 from __future__ import annotations
@@ -38,6 +38,15 @@ def main(argv: list[str]) -> None:
     if impl == "ferrosock":
         from ferrosock.framing import recv_msg as recv
         from ferrosock.framing import send_msg as send
+    elif impl == "reader":
+        from ferrosock.framing import FrameReader
+        from ferrosock.framing import send_msg as send
+
+        readers: dict[int, FrameReader] = {}
+
+        def recv(conn: socket.socket) -> bytes:
+            reader = readers.get(id(conn)) or readers.setdefault(id(conn), FrameReader(conn))
+            return reader.recv_msg()
     else:
         send, recv = py_send, py_recv  # type: ignore[assignment]
     if role == "recv":
