@@ -7,7 +7,6 @@ import subprocess
 import time
 
 import pytest
-
 from ferrosock import servers
 
 SOCAT = shutil.which("socat")

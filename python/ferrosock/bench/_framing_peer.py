@@ -1,7 +1,14 @@
-"""Both ends of the ``framing`` suite: ``python -m ferrosock.bench._framing_peer
-send|recv IMPL PORT COUNT SIZE``. IMPL ``ferrosock`` uses ferrosock.framing's send_msg /
-recv_msg, ``reader`` send_msg and a FrameReader, ``python`` the lesson's hand-written ``struct`` header and recv loop; both on
-stdlib sockets, so only the framing differs. The receiver prints messages/s."""
+"""Both ends of the ``framing`` suite, one per process::
+
+    python -m ferrosock.bench._framing_peer recv SIDE IMPL PORT COUNT SIZE
+    python -m ferrosock.bench._framing_peer send SIDE IMPL PORT COUNT SIZE
+
+SIDE says which end is measured. ``receive``: the sender streams pre-framed messages in large
+writes, the receiver reads them with IMPL (``recv_msg``, ``reader`` for a FrameReader, or
+``python``, the lesson's struct + recv loop). ``send``: the sender frames each message with IMPL
+(``send_msg`` or ``python``: ``sendall(struct.pack(...) + body)``), the receiver drains bytes.
+Both on stdlib sockets, so only the framing differs. The receiver prints messages/s.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +18,6 @@ import sys
 import time
 
 HEADER = struct.Struct("!I")
-
-
-def py_send(sock: socket.socket, data: bytes) -> None:
-    sock.sendall(HEADER.pack(len(data)) + data)
 
 
 def py_recv_exactly(sock: socket.socket, n: int) -> bytes:
@@ -28,44 +31,81 @@ def py_recv_exactly(sock: socket.socket, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def py_recv(sock: socket.socket) -> bytes:
+def py_recv_msg(sock: socket.socket) -> bytes:
     (n,) = HEADER.unpack(py_recv_exactly(sock, 4))
     return py_recv_exactly(sock, n)
 
 
-def main(argv: list[str]) -> None:
-    role, impl, port, count, size = argv[0], argv[1], *map(int, argv[2:5])
-    if impl == "ferrosock":
-        from ferrosock.framing import recv_msg as recv
-        from ferrosock.framing import send_msg as send
-    elif impl == "reader":
-        from ferrosock.framing import FrameReader
-        from ferrosock.framing import send_msg as send
-
-        readers: dict[int, FrameReader] = {}
-
-        def recv(conn: socket.socket) -> bytes:
-            reader = readers.get(id(conn)) or readers.setdefault(id(conn), FrameReader(conn))
-            return reader.recv_msg()
-    else:
-        send, recv = py_send, py_recv  # type: ignore[assignment]
-    if role == "recv":
-        with socket.socket() as listener:
-            listener.bind(("127.0.0.1", 0))
-            listener.listen()
-            print(listener.getsockname()[1], flush=True)
-            conn, _ = listener.accept()
-        with conn:
-            recv(conn)  # the first message starts the clock
+def receiver(side: str, impl: str, count: int, size: int) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        print(listener.getsockname()[1], flush=True)
+        conn, _ = listener.accept()
+    with conn:
+        if side == "send":
+            total = count * (size + HEADER.size)
+            buf = bytearray(1 << 20)
+            got = conn.recv_into(buf)
             started = time.perf_counter()
-            for _ in range(count - 1):
-                assert len(recv(conn)) == size
-            print((count - 1) / (time.perf_counter() - started), flush=True)
-    else:
-        message = b"m" * size
-        with socket.create_connection(("127.0.0.1", port)) as conn:
+            while got < total:
+                n = conn.recv_into(buf)
+                if not n:
+                    raise EOFError
+                got += n
+            print(count / (time.perf_counter() - started), flush=True)
+            return
+        if impl == "recv_msg":
+            from ferrosock.framing import recv_msg
+
+            def recv() -> bytes | None:
+                return recv_msg(conn)
+        elif impl == "reader":
+            from ferrosock.framing import FrameReader
+
+            recv = FrameReader(conn).recv_msg
+        else:
+
+            def recv() -> bytes | None:
+                return py_recv_msg(conn)
+
+        recv()  # the first message starts the clock
+        started = time.perf_counter()
+        for _ in range(count - 1):
+            message = recv()
+            assert message is not None and len(message) == size
+        print((count - 1) / (time.perf_counter() - started), flush=True)
+
+
+def sender(side: str, impl: str, port: int, count: int, size: int) -> None:
+    body = b"m" * size
+    with socket.create_connection(("127.0.0.1", port)) as conn:
+        if side == "receive":
+            frame = HEADER.pack(size) + body
+            batch = max(1, (1 << 20) // len(frame))
+            chunk = frame * batch
+            sent = 0
+            while sent + batch <= count:
+                conn.sendall(chunk)
+                sent += batch
+            conn.sendall(frame * (count - sent))
+        elif impl == "send_msg":
+            from ferrosock.framing import send_msg
+
             for _ in range(count):
-                send(conn, message)
+                send_msg(conn, body)
+        else:
+            for _ in range(count):
+                conn.sendall(HEADER.pack(len(body)) + body)
+
+
+def main(argv: list[str]) -> None:
+    role, side, impl = argv[:3]
+    port, count, size = map(int, argv[3:6])
+    if role == "recv":
+        receiver(side, impl, count, size)
+    else:
+        sender(side, impl, port, count, size)
 
 
 if __name__ == "__main__":
