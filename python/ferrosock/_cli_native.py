@@ -15,6 +15,13 @@ DEFAULT_PORTS = {"echo": 8899, "reply": 8898, "time": 9000, "chat": 8081}
 LOOPBACK = "127.0.0.1"
 
 
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, not {port}")
+    return port
+
+
 class _Terminated(Exception):
     """SIGTERM arrived: stop as cleanly as after Ctrl-C."""
 
@@ -50,7 +57,7 @@ def add_serve(subparsers: Any) -> None:
     )
     parser.add_argument("server", choices=sorted(DEFAULT_PORTS), help="which server")
     parser.add_argument("--host", default=LOOPBACK, help=f"address to bind (default {LOOPBACK})")
-    parser.add_argument("--port", type=int, help="port (default: the lesson's, e.g. time 9000)")
+    parser.add_argument("--port", type=_port, help="port (default: the lesson's, e.g. time 9000)")
     parser.add_argument("--backend", choices=["rust", "std"], default="rust")
     parser.add_argument("--kind", choices=["tcp", "udp"], default="tcp", help="echo and reply")
     parser.add_argument("--quiet", action="store_true", help="do not print each request")
@@ -101,8 +108,9 @@ def serve(args: argparse.Namespace) -> int:
         print(f"cannot serve on {args.host}:{port}: {exc}", file=sys.stderr)
         return 1
     host, bound_port = srv.address[:2]
-    _print_line(f"{args.server} server ({srv.kind}, rust) listening on {host}:{bound_port}")
     try:
+        # Inside the try: a signal right after the ready line still stops cleanly.
+        _print_line(f"{args.server} server ({srv.kind}, rust) listening on {host}:{bound_port}")
         srv.serve_forever()
     except (KeyboardInterrupt, _Terminated):
         srv.stop()
@@ -119,12 +127,16 @@ def _serve_std(args: argparse.Namespace, port: int) -> int:
         )
         return 2
     if args.server == "echo":
-        srv = _std_echo(args.host, port, args.kind, args.quiet)
-        host, bound_port = srv.server_address[:2]
-        _print_line(f"echo server ({args.kind}, std) listening on {host}:{bound_port}")
-        worker = threading.Thread(target=srv.serve_forever, daemon=True)
-        worker.start()
         try:
+            srv = _std_echo(args.host, port, args.kind, args.quiet)
+        except OSError as exc:
+            print(f"cannot serve on {args.host}:{port}: {exc}", file=sys.stderr)
+            return 1
+        host, bound_port = srv.server_address[:2]
+        worker = threading.Thread(target=srv.serve_forever, daemon=True)
+        try:
+            worker.start()
+            _print_line(f"echo server ({args.kind}, std) listening on {host}:{bound_port}")
             while worker.is_alive():
                 worker.join(0.2)
         except (KeyboardInterrupt, _Terminated):
@@ -142,8 +154,11 @@ def _serve_std(args: argparse.Namespace, port: int) -> int:
     sys.argv = [program, "--backend", "std", "--host", args.host, "--port", str(port)]
     try:
         runpy.run_module(f"ferrosock.lessons.{program}", run_name="__main__")
-    except _Terminated:
+    except (KeyboardInterrupt, _Terminated):
         _print_line("server stopped")
+    except OSError as exc:
+        print(f"cannot serve on {args.host}:{port}: {exc}", file=sys.stderr)
+        return 1
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 0
     return 0
@@ -152,7 +167,7 @@ def _serve_std(args: argparse.Namespace, port: int) -> int:
 def _client_parser(subparsers: Any, name: str, help: str) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(name, help=help, description=help)
     parser.add_argument("--host", default=LOOPBACK)
-    parser.add_argument("--port", type=int, default=DEFAULT_PORTS[name])
+    parser.add_argument("--port", type=_port, default=DEFAULT_PORTS[name])
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
     return parser
 
@@ -214,7 +229,6 @@ def chat_client(args: argparse.Namespace) -> int:
         client = clients.ChatClient((args.host, args.port), args.name, timeout=args.timeout)
     except (OSError, ValueError, clients.ChatError) as exc:
         return _client_error(exc)
-    print(f"joined as {args.name}; {CHAT_HELP}", flush=True)
     done = threading.Event()
 
     def deliveries() -> None:
@@ -228,8 +242,9 @@ def chat_client(args: argparse.Namespace) -> int:
             print(f"{sender}: {text}", flush=True)
 
     reader = threading.Thread(target=deliveries, daemon=True)
-    reader.start()
     try:
+        print(f"joined as {args.name}; {CHAT_HELP}", flush=True)
+        reader.start()
         for line in sys.stdin:
             line = line.strip()
             if not line:
@@ -252,7 +267,8 @@ def chat_client(args: argparse.Namespace) -> int:
         pass
     finally:
         done.set()
-        reader.join(1)
+        if reader.is_alive():
+            reader.join(1)
         try:
             client.close()
         except OSError:

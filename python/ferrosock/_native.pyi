@@ -121,7 +121,7 @@ class Server:
         reply: bytes | None = None,
         handler: Callable[[bytes, Any], bytes | None] | None = None,
         log: Callable[[str], object] | None = None,
-        reuse_address: bool = True,
+        reuse_address: bool | None = None,
         backlog: int = 128,
         max_connections: int | None = None,
         idle_timeout: float | None = None,

@@ -11,7 +11,8 @@ raises at once; port 0 picks a free port), then::
 
 or ``with EchoServer(("127.0.0.1", 0)) as srv: ...`` to start and stop around a block.
 
-Options every server takes: ``reuse_address=True``, ``backlog=128`` (TCP),
+Options every server takes: ``reuse_address`` (default: on for TCP, so a restart does not trip
+over TIME_WAIT; off for UDP, where it would let two servers share a port), ``backlog=128`` (TCP),
 ``max_connections`` (TCP: more clients wait in the backlog), ``idle_timeout`` (seconds a TCP
 connection may stay silent) and ``log`` (a callable given one line per request, as the lesson's
 servers print them).

@@ -286,7 +286,7 @@ impl Server {
     #[new]
     #[pyo3(signature = (
         address, behaviour, *, kind="tcp", reply=None, handler=None, log=None,
-        reuse_address=true, backlog=128, max_connections=None, idle_timeout=None,
+        reuse_address=None, backlog=128, max_connections=None, idle_timeout=None,
         max_users=1024, max_name=32, header="!I", max_size=67_108_864, blocking=false,
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -298,7 +298,7 @@ impl Server {
         reply: Option<Vec<u8>>,
         handler: Option<Py<PyAny>>,
         log: Option<Py<PyAny>>,
-        reuse_address: bool,
+        reuse_address: Option<bool>,
         backlog: i32,
         max_connections: Option<usize>,
         idle_timeout: Option<f64>,
@@ -359,7 +359,9 @@ impl Server {
             }
         };
         let config = Config {
-            reuse_address,
+            // TCP: a restarted server must not trip over TIME_WAIT. UDP gains nothing from it
+            // and would let a second server bind the same port silently.
+            reuse_address: reuse_address.unwrap_or(kind == Kind::Tcp),
             backlog,
             max_connections,
             idle_timeout: if matches!(behaviour, Behaviour::Chat(_)) {

@@ -17,11 +17,19 @@ qq_chat_server         8081    UDP chat: print each message, ask the operator fo
 qq_chat_client         8081    UDP chat: pick a contact, then send messages (q ends)
 time_server            9000    UDP: answer each strftime format with the local time
 time_client            9000    UDP: ask for formats (empty line: the server's default)
+sticky_server          8899    TCP is a byte stream: print what each recv(1024) got
+sticky_client          8899    send b'hello' five times, then 200 KB: watch them glue
+framed_server          8899    the fix: recv_msg reads each length-prefixed message whole
+framed_client          8899    the same burst sent with send_msg (a 4-byte length first)
+file_server            8900    save uploads (JSON header, SHA-256 checked), until Ctrl-C
+file_client            8900    upload one file with a progress bar: file_client PATH
+auth_server            8901    HMAC challenge: serve only clients that know the key
+auth_client            8901    answer the challenge (--key), send a message, print echo
 =====================  ======  ==========================================================
 
-Start the server first, then the client in another terminal. The looping servers (chat, time)
-run until Ctrl-C; Ctrl-C is their normal way to stop, so they print ``server stopped`` and
-exit with status 0, on either backend. The clients that read the keyboard end on Ctrl-D (end
-of input) or Ctrl-C, also with status 0. Every server prints one ``... listening on
-HOST:PORT`` line once it is bound, so you know when to start the client.
+Start the server first, then the client in another terminal. The looping servers (chat, time,
+file, auth) run until Ctrl-C; Ctrl-C is their normal way to stop, so they print ``server
+stopped`` and exit with status 0, on either backend. The clients that read the keyboard end on
+Ctrl-D (end of input) or Ctrl-C, also with status 0. Every server prints one ``... listening
+on HOST:PORT`` line once it is bound, so you know when to start the client.
 """

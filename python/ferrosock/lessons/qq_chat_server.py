@@ -16,7 +16,7 @@ def main() -> None:
 
     server = socket.socket(type=socket.SOCK_DGRAM)
     server.bind((options.host, options.port))
-    print(f"QQ chat server listening on {options.host}:{options.port}")
+    print(f"QQ chat server listening on {options.host}:{server.getsockname()[1]}")
 
     try:
         while True:

@@ -17,7 +17,7 @@ def main() -> None:
     server.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)  # the fix: before bind
     server.bind((options.host, options.port))
     server.listen()
-    print(f"TCP server (SO_REUSEADDR) listening on {options.host}:{options.port}")
+    print(f"TCP server (SO_REUSEADDR) listening on {options.host}:{server.getsockname()[1]}")
 
     conn, addr = server.accept()
     data = conn.recv(1024)

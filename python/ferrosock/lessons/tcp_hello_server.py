@@ -10,7 +10,7 @@ def main() -> None:
     server = socket.socket()  # AF_INET + SOCK_STREAM: TCP over IPv4
     server.bind((options.host, options.port))
     server.listen()
-    print(f"TCP server listening on {options.host}:{options.port}")
+    print(f"TCP server listening on {options.host}:{server.getsockname()[1]}")
 
     conn, addr = server.accept()  # wait for a client to connect
     data = conn.recv(1024)  # at most 1024 bytes

@@ -19,7 +19,7 @@ def main() -> None:
     server = socket(AF_INET, SOCK_DGRAM)
     server.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
     server.bind((options.host, options.port))
-    print(f"time server listening on {options.host}:{options.port}")
+    print(f"time server listening on {options.host}:{server.getsockname()[1]}")
 
     try:
         while True:

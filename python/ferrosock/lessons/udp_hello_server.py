@@ -9,7 +9,7 @@ def main() -> None:
 
     server = socket.socket(type=socket.SOCK_DGRAM)  # UDP: no listen, no accept
     server.bind((options.host, options.port))
-    print(f"UDP server listening on {options.host}:{options.port}")
+    print(f"UDP server listening on {options.host}:{server.getsockname()[1]}")
 
     msg, addr = server.recvfrom(1024)  # one datagram, and who sent it
     print(msg.decode("utf-8"))
