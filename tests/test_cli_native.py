@@ -113,3 +113,10 @@ def test_client_errors_are_one_clear_line():
     assert result.returncode == 1
     assert result.stderr.startswith("error: ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_chat_client_escapes_control_characters_from_other_users():
+    from ferrosock._cli_native import _printable
+
+    assert _printable("hi \x1b[2J\x07 there") == "hi \\x1b[2J\\x07 there"
+    assert _printable("你好, 小明") == "你好, 小明"

@@ -219,6 +219,12 @@ def echo_client(args: argparse.Namespace) -> int:
     return 0
 
 
+def _printable(text: str) -> str:
+    """Text from other users, with control characters shown escaped: a message must not be able
+    to drive this terminal (clear it, move the cursor, retitle the window)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 CHAT_HELP = "type '@NAME text' to send, '/who' to list users, '/quit' (or Ctrl-D) to leave"
 
 
@@ -239,7 +245,7 @@ def chat_client(args: argparse.Namespace) -> int:
                 continue
             except OSError:
                 return
-            print(f"{sender}: {text}", flush=True)
+            print(f"{_printable(sender)}: {_printable(text)}", flush=True)
 
     reader = threading.Thread(target=deliveries, daemon=True)
     try:
