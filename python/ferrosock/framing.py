@@ -60,6 +60,8 @@ MAX_JSON_HEADER = 64 * 1024
 DEFAULT_MAX_FILE = 1024 * 1024 * 1024
 CHUNK = 1024 * 1024
 CHALLENGE_BYTES = 32
+#: The longest answer to a challenge read before refusing (a digest is 32 bytes).
+MAX_ANSWER = 1024
 
 Progress = Optional[Callable[[int, int], object]]
 
@@ -219,6 +221,8 @@ def recv_file(
     try:
         with os.fdopen(fd, "wb") as out:
             got = 0
+            if progress is not None and size == 0:
+                progress(0, 0)
             while got < size:
                 chunk = recv_exactly(sock, min(CHUNK, size - got))
                 digest.update(chunk)
@@ -226,7 +230,9 @@ def recv_file(
                 got += len(chunk)
                 if progress is not None:
                     progress(got, size)
-        if not hmac.compare_digest(digest.hexdigest(), expected.lower()):
+        # compare_digest refuses non-ASCII text: compare bytes, so any claim is just a mismatch.
+        claimed = expected.lower().encode("utf-8", "surrogatepass")
+        if not hmac.compare_digest(digest.hexdigest().encode(), claimed):
             raise DigestMismatch(
                 f"{name}: SHA-256 {digest.hexdigest()} does not match the sender's {expected}"
             )
@@ -249,7 +255,11 @@ def challenge_client(sock: Any, key: bytes) -> None:
     (compared in constant time), tell it the verdict. Raises AuthenticationError if it fails."""
     challenge = os.urandom(CHALLENGE_BYTES)
     send_msg(sock, challenge)
-    answer = recv_msg(sock, max_size=hashlib.sha256().digest_size)
+    try:
+        # Room for any plausible garbage, so a wrong answer is read whole and refused politely.
+        answer = recv_msg(sock, max_size=MAX_ANSWER)
+    except FrameTooLarge:
+        answer = None
     expected = hmac.new(key, challenge, hashlib.sha256).digest()
     if answer is None or not hmac.compare_digest(answer, expected):
         try:

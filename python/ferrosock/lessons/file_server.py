@@ -4,7 +4,7 @@ Each upload is the lesson's full framing: a 4-byte length, a JSON header (file n
 SHA-256), then the file's bytes. The server refuses a name that is not a plain file name
 (``../x``, ``/etc/passwd``, ``a/b``) and a file over --max-size, writes the bytes to a
 temporary file, and keeps it under its name only when its SHA-256 matches the header. It answers
-every upload with a JSON header of its own (``ok``, and the ``error`` when it refused), and
+every upload with a JSON header of its own (``ok``, then ``saved`` or the ``error``), and
 serves uploads one after another until Ctrl-C.
 """
 

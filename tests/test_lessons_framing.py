@@ -1,0 +1,346 @@
+"""The lesson programs after sticky packets (sticky/framed, file upload, client check), each
+run as a real process, server and client on different backends in both directions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import HOST4, PATIENCE, ferrosock
+
+needs_rust = pytest.mark.skipif(ferrosock is None, reason="ferrosock is not built")
+# (server backend, client backend): every program on both backends, the stdlib pair as reference
+DIRECTIONS = [
+    pytest.param(("std", "std"), id="std-srv-std-cli"),
+    pytest.param(("std", "rust"), id="std-srv-rust-cli", marks=needs_rust),
+    pytest.param(("rust", "std"), id="rust-srv-std-cli", marks=needs_rust),
+    pytest.param(("rust", "rust"), id="rust-srv-rust-cli", marks=needs_rust),
+]
+PROGRAMS = {
+    "sticky_server": 8899,
+    "sticky_client": 8899,
+    "framed_server": 8899,
+    "framed_client": 8899,
+    "file_server": 8900,
+    "file_client": 8900,
+    "auth_server": 8901,
+    "auth_client": 8901,
+}
+
+
+def _command(program: str, backend: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", f"ferrosock.lessons.{program}", "--backend", backend, *args]
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class Server:
+    """A lesson server on a port the kernel picks (--port 0), ready once it says so."""
+
+    def __init__(self, program: str, backend: str, *args: str, cwd: Path | None = None):
+        self.program = program
+        ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # inherited from a shell
+        self.proc = subprocess.Popen(
+            _command(program, backend, "--host", HOST4, "--port", "0", *args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            env=_env(),
+            preexec_fn=_default_sigint if ignored else None,  # noqa: PLW1509
+        )
+        self.out = ""
+        self.port = self._wait_listening()
+
+    def _wait_listening(self) -> int:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        raw = b""
+        deadline = time.monotonic() + PATIENCE
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while (found := re.search(rb"listening on [\d.]+:(\d+)", raw)) is None:
+                left = deadline - time.monotonic()
+                if left <= 0 or not selector.select(left):
+                    raise TimeoutError(f"{self.program} never said it was listening")
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise AssertionError(f"{self.program} exited: {self.finish()}")
+                raw += chunk
+        self.out = raw.decode()
+        return int(found.group(1))
+
+    def client(self, program: str, backend: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            _command(program, backend, "--host", HOST4, "--port", str(self.port), *args),
+            capture_output=True,
+            text=True,
+            timeout=PATIENCE * 2,
+            env=_env(),
+        )
+
+    def finish(self, interrupt: bool = False) -> tuple[int, str, str]:
+        """(exit status, stdout, stderr), after Ctrl-C if `interrupt`."""
+        if interrupt:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            out, err = self.proc.communicate(timeout=PATIENCE)
+        finally:
+            self.kill()
+        return self.proc.returncode, self.out + out.decode(), err.decode()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
+
+
+@pytest.fixture
+def serve():
+    """serve(program, backend, *args) -> Server; every server is killed at the end."""
+    started: list[Server] = []
+
+    def start(program: str, backend: str, *args: str, cwd: Path | None = None) -> Server:
+        started.append(Server(program, backend, *args, cwd=cwd))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+# --------------------------------------------------------------------------- the programs
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_help(program):
+    done = subprocess.run(
+        [sys.executable, "-m", f"ferrosock.lessons.{program}", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE * 2,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"python -m ferrosock.lessons.{program}" in done.stdout
+    assert "--backend {std,rust}" in done.stdout
+    assert f"default: {PROGRAMS[program]}" in done.stdout
+
+
+def test_every_program_is_in_the_table():
+    from ferrosock import lessons
+
+    for program, port in PROGRAMS.items():
+        assert re.search(rf"^{program}\s+{port}\s", lessons.__doc__, re.MULTILINE), program
+
+
+# --------------------------------------------------------------------------- sticky packets
+
+RECV_LINE = re.compile(r"^recv #(\d+): (\d+) bytes (b'[^']*')", re.MULTILINE)
+
+
+@pytest.mark.parametrize("backends", DIRECTIONS)
+def test_sticky_sends_glue_and_split(serve, backends):
+    server_backend, client_backend = backends
+    server = serve("sticky_server", server_backend)
+    client = server.client("sticky_client", client_backend)
+    status, out, err = server.finish()
+    assert (client.returncode, client.stderr) == (0, "")
+    assert client.stdout.count("sent b'hello'\n") == 5
+    assert (status, err) == (0, ""), out
+    recvs = RECV_LINE.findall(out)
+    sizes = [int(size) for _, size, _ in recvs]
+    # the five sends arrive glued: one recv holds more than one b'hello'
+    assert any(shown.count("hello") > 1 for _, _, shown in recvs), out
+    # and the 200 KB send arrives cut into many recvs
+    assert sum(sizes) == 5 * 5 + 200 * 1024
+    assert len(recvs) >= 200 and max(sizes) <= 1024
+    assert f"{sum(sizes)} bytes in {len(recvs)} recv calls" in out
+
+
+@pytest.mark.parametrize("backends", DIRECTIONS)
+def test_framed_messages_arrive_exactly_as_sent(serve, backends):
+    server_backend, client_backend = backends
+    server = serve("framed_server", server_backend)
+    client = server.client("framed_client", client_backend)
+    status, out, err = server.finish()
+    assert (client.returncode, client.stderr) == (0, "")
+    assert (status, err) == (0, ""), out
+    messages = re.findall(r"^message #(\d+): (\d+) bytes (.*)$", out, re.MULTILINE)
+    assert [(n, size) for n, size, _ in messages] == [
+        ("1", "5"),
+        ("2", "5"),
+        ("3", "5"),
+        ("4", "5"),
+        ("5", "5"),
+        ("6", str(200 * 1024)),
+    ]
+    assert all(shown == "b'hello'" for _, _, shown in messages[:5])
+    assert messages[5][2].startswith("b'0123456789abcdef")
+    assert "6 messages, each exactly as sent" in out
+
+
+def test_nothing_received_is_executed():
+    """The sticky lesson's original is a remote shell; ours only prints what arrives."""
+    from ferrosock import lessons
+
+    for program in ("sticky_server", "framed_server", "file_server", "auth_server"):
+        source = (Path(lessons.__file__).parent / f"{program}.py").read_text(encoding="utf-8")
+        for call in ("subprocess", "os.system", "eval(", "exec(", "popen"):
+            assert call not in source, (program, call)
+
+
+# --------------------------------------------------------------------------- file upload
+
+
+@pytest.mark.parametrize("backends", DIRECTIONS)
+def test_file_upload(serve, tmp_path, backends):
+    server_backend, client_backend = backends
+    original = tmp_path / "photo.bin"
+    original.write_bytes(os.urandom(3 * 1024 * 1024 + 5))
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    server = serve("file_server", server_backend, "--directory", str(tmp_path / "inbox"))
+
+    uploads = [server.client("file_client", client_backend, str(p)) for p in (original, empty)]
+    status, out, err = server.finish(interrupt=True)
+
+    for upload, path in zip(uploads, (original, empty)):
+        assert upload.returncode == 0, upload.stderr
+        assert f"uploaded {path.name}: {path.stat().st_size} bytes" in upload.stdout
+        assert "100%" in upload.stderr  # the progress bar
+        saved = tmp_path / "inbox" / path.name
+        assert (
+            hashlib.sha256(saved.read_bytes()).digest()
+            == hashlib.sha256(path.read_bytes()).digest()
+        )
+    assert sorted(os.listdir(tmp_path / "inbox")) == ["empty.txt", "photo.bin"]
+    assert status == 0, err
+    assert out.count("SHA-256 checked") == 2
+    assert "\r" in err and "100%" in err  # the server's bar, redrawn in place
+    assert out.endswith("server stopped\n")
+
+
+def test_file_server_makes_received_in_the_current_directory(serve, tmp_path):
+    original = tmp_path / "note.txt"
+    original.write_text("hi", encoding="utf-8")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    server = serve("file_server", "std", cwd=workdir)
+    upload = server.client("file_client", "std", str(original))
+    status, _, err = server.finish(interrupt=True)
+    assert upload.returncode == 0, upload.stderr
+    assert (workdir / "received" / "note.txt").read_text(encoding="utf-8") == "hi"
+    assert status == 0, err
+
+
+@pytest.mark.parametrize("backends", DIRECTIONS)
+def test_oversize_upload_is_refused_and_the_server_goes_on(serve, tmp_path, backends):
+    server_backend, client_backend = backends
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * 5000)
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"y" * 1000)
+    inbox = tmp_path / "inbox"
+    server = serve("file_server", server_backend, "--directory", str(inbox), "--max-size", "1000")
+
+    refused = server.client("file_client", client_backend, str(big))
+    accepted = server.client("file_client", client_backend, str(small))
+    status, out, err = server.finish(interrupt=True)
+
+    assert refused.returncode == 1
+    assert "refused big.bin: the file is 5000 bytes, over the limit of 1000 bytes" in (
+        refused.stderr
+    )
+    assert accepted.returncode == 0, accepted.stderr
+    assert os.listdir(inbox) == ["small.bin"]
+    assert "refused the upload" in out and status == 0, err
+
+
+def send_upload_by_hand(port: int, header: dict, body: bytes) -> dict:
+    """A stdlib client that frames its own upload; returns the server's JSON answer."""
+    raw = json.dumps(header).encode()
+    with socket.create_connection((HOST4, port), timeout=PATIENCE) as sock:
+        sock.sendall(struct.pack("!I", len(raw)) + raw + body)
+        (length,) = struct.unpack("!I", sock.recv(4, socket.MSG_WAITALL))
+        return json.loads(sock.recv(length, socket.MSG_WAITALL))
+
+
+@pytest.mark.parametrize("backend", [pytest.param("std"), pytest.param("rust", marks=needs_rust)])
+def test_file_server_refuses_bad_uploads(serve, tmp_path, backend):
+    inbox = tmp_path / "inbox"
+    server = serve("file_server", backend, "--directory", str(inbox))
+    good = hashlib.sha256(b"abc").hexdigest()
+    answers = [
+        send_upload_by_hand(server.port, {"name": "f", "size": 3, "sha256": good}, b"abd"),
+        send_upload_by_hand(server.port, {"name": "../f", "size": 3, "sha256": good}, b"abc"),
+        send_upload_by_hand(server.port, {"name": "/etc/passwd", "size": 3, "sha256": good}, b""),
+        send_upload_by_hand(server.port, {"name": "ok.txt", "size": 3, "sha256": good}, b"abc"),
+    ]
+    status, out, err = server.finish(interrupt=True)
+    assert [a["ok"] for a in answers] == [False, False, False, True]
+    assert "does not match" in answers[0]["error"]
+    assert "refusing file name '../f'" in answers[1]["error"]
+    assert "refusing file name '/etc/passwd'" in answers[2]["error"]
+    assert answers[3] == {"ok": True, "name": "ok.txt", "saved": 3, "size": 0}
+    assert os.listdir(inbox) == ["ok.txt"]
+    assert not (tmp_path / "f").exists()
+    assert out.count("refused the upload") == 3 and status == 0, err
+
+
+def test_file_client_without_the_file(tmp_path):
+    done = subprocess.run(
+        _command("file_client", "std", "--port", "9", str(tmp_path / "missing")),
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE * 2,
+    )
+    assert done.returncode == 1 and "no such file" in done.stderr
+
+
+# --------------------------------------------------------------------------- client check
+
+
+@pytest.mark.parametrize("backends", DIRECTIONS)
+def test_auth_right_and_wrong_keys(serve, backends):
+    server_backend, client_backend = backends
+    server = serve("auth_server", server_backend, "--key", "s3cret")
+    right = server.client("auth_client", client_backend, "--key", "s3cret", "--message", "你好")
+    wrong = server.client("auth_client", client_backend, "--key", "guess")
+    default = server.client("auth_client", client_backend)  # the lesson key, not the server's
+    status, out, err = server.finish(interrupt=True)
+
+    assert right.returncode == 0, right.stderr
+    assert right.stdout == f"the server accepted our answer\n{'你好'.encode()!r}\n"
+    for refused in (wrong, default):
+        assert refused.returncode == 1
+        assert refused.stdout == ""
+        assert "refused: the server refused our answer: wrong key?" in refused.stderr
+    assert out.count("is authenticated; echoing") == 1
+    assert out.count("it does not know the key") == 2
+    assert (status, err) == (0, "")
+    assert out.endswith("server stopped\n")
+
+
+def test_auth_default_key_on_both_sides(serve):
+    server = serve("auth_server", "std")
+    done = server.client("auth_client", "std")
+    status, _, err = server.finish(interrupt=True)
+    assert done.returncode == 0 and done.stdout.endswith("b'hello'\n"), done.stderr
+    assert status == 0, err
