@@ -16,10 +16,12 @@ fn seconds(value: f64, what: &str) -> PyResult<Duration> {
 }
 
 /// Drive `host:port` with `connections` clients doing `size`-byte request/response for
-/// `duration` seconds (after `warmup`); returns counts and latency percentiles.
+/// `duration` seconds (after `warmup`); returns counts and latency percentiles. UDP with
+/// `request`: that datagram every time, any reply accepted (for servers that do not echo).
 #[pyfunction]
 #[pyo3(signature = (
-    host, port, *, mode="tcp", connections=16, size=1024, duration=3.0, warmup=0.5, timeout=1.0
+    host, port, *, mode="tcp", connections=16, size=1024, duration=3.0, warmup=0.5, timeout=1.0,
+    request=None
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn load_test<'py>(
@@ -32,6 +34,7 @@ pub fn load_test<'py>(
     duration: f64,
     warmup: f64,
     timeout: f64,
+    request: Option<Vec<u8>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let mode = match mode {
         "tcp" => Mode::Tcp,
@@ -55,6 +58,7 @@ pub fn load_test<'py>(
         duration: seconds(duration, "duration")?,
         warmup: seconds(warmup, "warmup")?,
         timeout: seconds(timeout, "timeout")?,
+        request,
     };
     let rt = runtime::get()?;
     let report = py.detach(|| rt.block_on(loadgen::run(config)));

@@ -51,6 +51,9 @@ pub struct LoadConfig {
     pub warmup: Duration,
     /// Longest wait for one connect or one request/reply; a UDP loss costs this much.
     pub timeout: Duration,
+    /// UDP only: send these bytes as every request and take any datagram as the reply (for
+    /// servers that answer rather than echo, such as a time server). None: echo, verified.
+    pub request: Option<Vec<u8>>,
 }
 
 impl LoadConfig {
@@ -64,6 +67,7 @@ impl LoadConfig {
             duration: Duration::from_secs(5),
             warmup: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
+            request: None,
         }
     }
 
@@ -195,7 +199,10 @@ pub async fn run(config: LoadConfig) -> io::Result<LoadReport> {
         let payload = pattern(index, config.size);
         match link {
             Link::Tcp(stream) => workers.spawn(tcp_worker(stream, config.addr, payload, window)),
-            Link::Udp(socket) => workers.spawn(udp_worker(socket, payload, window)),
+            Link::Udp(socket) => match &config.request {
+                Some(request) => workers.spawn(udp_request_worker(socket, request.clone(), window)),
+                None => workers.spawn(udp_worker(socket, payload, window)),
+            },
         };
     }
     let mut total = Tally::new();
@@ -412,6 +419,32 @@ async fn udp_worker(socket: UdpSocket, mut payload: Vec<u8>, window: Window) -> 
     tally
 }
 
+/// Sends a fixed request and takes any datagram back as its answer (a server that answers
+/// rather than echoes: nothing to verify but that something came back in time).
+async fn udp_request_worker(socket: UdpSocket, request: Vec<u8>, window: Window) -> Tally {
+    let mut tally = Tally::new();
+    let mut reply = vec![0u8; MAX_DATAGRAM + 1];
+    while Instant::now() < window.end {
+        let started = Instant::now();
+        let (limit, is_timeout) = window.limit(started);
+        let exchange = async {
+            socket.send(&request).await?;
+            socket.recv(&mut reply).await.map(|_| ())
+        };
+        let outcome = match timeout_at(limit, exchange).await {
+            Ok(Ok(())) => Outcome::Answered,
+            Ok(Err(_)) => Outcome::Failed,
+            Err(_) if is_timeout => Outcome::TimedOut,
+            Err(_) => Outcome::Deadline,
+        };
+        window.count(&mut tally, started, &outcome);
+        if let Outcome::Deadline = outcome {
+            break;
+        }
+    }
+    tally
+}
+
 /// Sends one datagram and waits for its echo, skipping late echoes of earlier requests.
 async fn udp_exchange(socket: &UdpSocket, request: &[u8], reply: &mut [u8]) -> io::Result<()> {
     socket.send(request).await?;
@@ -564,6 +597,7 @@ mod tests {
             duration: Duration::from_millis(300),
             warmup: Duration::from_millis(50),
             timeout: Duration::from_millis(500),
+            request: None,
         }
     }
 
@@ -683,6 +717,28 @@ mod tests {
             inner.source.raw_os_error().is_some(),
             "errno kept for OSError"
         );
+    }
+
+    #[tokio::test]
+    async fn udp_request_mode_accepts_any_reply() {
+        // A server that answers with something else than the request (like a time server).
+        let socket = tokio::net::UdpSocket::bind(LOCAL).await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 64];
+            while let Ok((_, from)) = socket.recv_from(&mut buf).await {
+                let _ = socket.send_to(b"2026-11-25 08:00:00", from).await;
+            }
+        });
+        let report = run(LoadConfig {
+            request: Some(b"%Y-%m-%d %X".to_vec()),
+            size: 11,
+            ..config(addr, Mode::Udp)
+        })
+        .await
+        .unwrap();
+        assert!(report.requests > 0);
+        assert_eq!(report.errors, 0);
     }
 
     #[tokio::test]

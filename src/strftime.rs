@@ -156,6 +156,12 @@ extern "C" {
 /// POSIX strings like `EST5EDT,M3.2.0,M11.1.0` as well as zoneinfo names such
 /// as `Europe/Berlin` or `:Europe/Berlin`) and `localtime_r()`.
 pub fn local_at(unix_seconds: i64) -> Result<LocalTime, StrftimeError> {
+    local_at_with(unix_seconds, true)
+}
+
+/// `local_at`, computing `timestamp` (what `%s` prints: glibc's `mktime` of the fields, the
+/// dearest step by far) only when `with_timestamp`; otherwise it is `unix_seconds`.
+pub fn local_at_with(unix_seconds: i64, with_timestamp: bool) -> Result<LocalTime, StrftimeError> {
     let t: libc::time_t = match libc::time_t::try_from(unix_seconds) {
         Ok(t) => t,
         Err(_) => return Err(StrftimeError::TimestampOutOfRange(unix_seconds)),
@@ -205,9 +211,13 @@ pub fn local_at(unix_seconds: i64) -> Result<LocalTime, StrftimeError> {
     }
     // glibc's %s is mktime() of a copy of the fields (it honours tm_isdst for
     // ambiguous local times); compute it the same way, once, here.
-    let mut copy = tm;
-    // SAFETY: valid pointer to a local struct tm.
-    let timestamp = unsafe { libc::mktime(&mut copy) } as i64;
+    let timestamp = if with_timestamp {
+        let mut copy = tm;
+        // SAFETY: valid pointer to a local struct tm.
+        unsafe { libc::mktime(&mut copy) as i64 }
+    } else {
+        unix_seconds
+    };
     Ok(LocalTime {
         tm_sec: tm.tm_sec,
         tm_min: tm.tm_min,
@@ -228,6 +238,11 @@ pub fn local_at(unix_seconds: i64) -> Result<LocalTime, StrftimeError> {
 /// `time.strftime(fmt)` (whole seconds, rounded down).
 pub fn local_now() -> Result<LocalTime, StrftimeError> {
     local_at(chrono::Utc::now().timestamp())
+}
+
+/// `local_now` for formatting `fmt`: `%s`'s `mktime` is only paid when `fmt` may use it.
+pub fn local_now_for(fmt: &str) -> Result<LocalTime, StrftimeError> {
+    local_at_with(chrono::Utc::now().timestamp(), fmt.contains('s'))
 }
 
 impl LocalTime {

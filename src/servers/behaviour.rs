@@ -105,7 +105,7 @@ pub fn time_reply(datagram: &[u8]) -> Vec<u8> {
     } else {
         format
     };
-    match strftime::local_now().and_then(|now| strftime::strftime(format, &now)) {
+    match strftime::local_now_for(format).and_then(|now| strftime::strftime(format, &now)) {
         Ok(text) => text.into_bytes(),
         Err(err) => format!("error: {err}").into_bytes(),
     }

@@ -549,6 +549,17 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
     {
         return serve_frames(stream, peer, &shared, header, max_size, peer_py).await;
     }
+    // An idle connection holds no read buffer: it is allocated when the peer first sends, so
+    // thousands of idle clients cost a few KiB each.
+    let first_data = async {
+        match shared.options.idle_timeout {
+            Some(idle) => tokio::time::timeout(idle, stream.readable()).await.ok(),
+            None => Some(stream.readable().await),
+        }
+    };
+    if !matches!(first_data.await, Some(Ok(()))) {
+        return;
+    }
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match read_within(&mut stream, &mut buf, shared.options.idle_timeout).await {
@@ -612,10 +623,11 @@ async fn serve_udp(socket: UdpSocket, shared: Arc<Shared>, mut stop: watch::Rece
     let stopped = stop.changed();
     tokio::pin!(stopped);
     loop {
+        // Datagram first: under load it is ready and the stop future is not polled at all.
         let received = tokio::select! {
             biased;
-            _ = &mut stopped => return,
             received = socket.recv_from(&mut buf) => received,
+            _ = &mut stopped => return,
         };
         let (n, peer) = match received {
             Ok(received) => received,

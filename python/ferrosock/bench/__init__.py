@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import aio_suite, echo_suite, framing_suite, load_suite, socket_suite
+from . import aio_suite, echo_suite, framing_suite, scale_suite, socket_suite, udp_suite
 from ._results import CONTENDERS, Settings, WorkloadResult
 
 SUITES: dict[str, ModuleType] = {
-    suite.NAME: suite for suite in (socket_suite, load_suite, aio_suite, framing_suite, echo_suite)
+    suite.NAME: suite
+    for suite in (socket_suite, echo_suite, udp_suite, aio_suite, framing_suite, scale_suite)
 }
 
 __all__ = ["SUITES", "CONTENDERS", "Settings", "WorkloadResult"]

@@ -11,7 +11,9 @@ With two CPUs or more, the server runs on one and the load generator on another.
 the load generator runs out of CPU before a fast server does, and trivial echo is kernel-bound
 (most of a server's CPU is system time), so requests/s barely separates the fast contenders.
 The suite therefore also reads each server's CPU time (utime and stime from /proc/PID/stat)
-around every measured window: user CPU per request is the server's own cost.
+around every measured window: user CPU per request is the server's own cost. It also reads
+how much of the two pinned CPUs went to other processes: a window disturbed by a neighbour is
+measured again, and the table shows what was left.
 
 Workloads: 1, 10 and 100 KiB; 16 connections (the headline) and 1. Passes are interleaved
 (pass 1 runs every contender once, then pass 2 ...), and the table shows medians.
