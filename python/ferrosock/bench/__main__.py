@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import time
 
 from . import SUITES
 from ._machine import PIN_MODES, describe, pinned, placement
@@ -61,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--markdown", action="store_true", help="print a markdown table instead of plain text"
     )
+    parser.add_argument("--plot", metavar="FILE.png", help="also draw the results (matplotlib)")
     parser.add_argument(
         "--pin",
         choices=PIN_MODES,
@@ -83,8 +86,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     machine = describe()
 
+    live = sys.stderr.isatty()
+    started = time.monotonic()
+
     def progress(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
+        # On a terminal, one status line rewritten in place; otherwise a line per step.
+        if live:
+            width = shutil.get_terminal_size().columns - 1
+            status = f"[{time.monotonic() - started:5.0f} s] {line}"[:width]
+            print(f"\r\x1b[K{status}", end="", file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
 
     results: dict[str, list[WorkloadResult]] = {}
     tables: dict[str, list[Table]] = {}
@@ -95,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         with pinned(settings.placement.client):
             results[name] = SUITES[name].run(settings, progress)
 
+    if live:
+        print("\r\x1b[K", end="", file=sys.stderr, flush=True)
     print(machine_line(machine))
     print(settings_line(settings))
     if results:
@@ -110,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
             document = json.loads(to_json(machine, settings, results, command))
             document["tables"] = {k: [t.to_dict() for t in v] for k, v in tables.items()}
             f.write(json.dumps(document, indent=2) + "\n")
+    if args.plot:
+        from ._plot import plot
+
+        plot(args.plot, results, tables)
     return 0
 
 
