@@ -14,6 +14,9 @@ from typing import Any
 from ._echo_contenders import ASYNCIO_HANDLER, NATIVE_ECHO, NATIVE_HANDLER, TOKIO, UVLOOP_HANDLER
 from ._echo_contenders import BY_KEY as CONTENDERS_BY_KEY
 
+# A window in which other processes took more than this share of a CPU is disturbed: their
+# time slices stall requests for milliseconds.
+NOISY = 0.05
 RPS_TARGET = 0.9  # native EchoServer req/s, at least this times tokio's
 USER_CPU_TARGET = 1.1  # native EchoServer user CPU per request, at most this times tokio's
 
@@ -38,35 +41,40 @@ class Cell:
     connections: int
     samples: list[Sample] = field(default_factory=list)
 
+    @property
+    def clean(self) -> list[Sample]:
+        """The windows no other process disturbed (all of them when nothing was pinned)."""
+        return [s for s in self.samples if s.other_cpu is None or s.other_cpu <= NOISY]
+
+    @property
+    def used(self) -> list[Sample]:
+        """What the table shows: the clean windows, or all of them if none was clean."""
+        return self.clean or self.samples
+
     def median(self, name: str) -> float:
-        return statistics.median(s.report[name] for s in self.samples)
+        return statistics.median(s.report[name] for s in self.used)
 
     @property
     def rps(self) -> float:
         return self.median("requests_per_sec")
 
     def cpu_us_per_request(self, tick: int) -> tuple[float | None, float | None]:
-        """User and system µs per request, pooled over the passes.
+        """User and system µs per request, pooled over the windows in :attr:`used`.
 
         Pooled, not a median: unless the kernel has precise (VIRT_CPU_ACCOUNTING_GEN)
         accounting, it splits a task's CPU time into user and system by the mode it finds the
         task in at each scheduler tick, and a window holds only tens of user-mode samples.
         """
-        requests = sum(s.report["requests"] for s in self.samples)
+        requests = sum(s.report["requests"] for s in self.used)
         if not requests:
             return None, None
-        user = sum(s.user_ticks for s in self.samples)
-        system = sum(s.sys_ticks for s in self.samples)
+        user = sum(s.user_ticks for s in self.used)
+        system = sum(s.sys_ticks for s in self.used)
         return user / tick / requests * 1e6, system / tick / requests * 1e6
 
     @property
     def user_ticks(self) -> int:
-        return sum(s.user_ticks for s in self.samples)
-
-    @property
-    def other_cpu(self) -> float | None:
-        shares = [s.other_cpu for s in self.samples if s.other_cpu is not None]
-        return statistics.median(shares) if shares else None
+        return sum(s.user_ticks for s in self.used)
 
     @property
     def failures(self) -> int:
@@ -97,7 +105,7 @@ HEADERS = [
     "user µs/req",
     "sys µs/req",
     "user x tokio",
-    "other CPU",
+    "clean",
 ]
 # Columns after the first two hold numbers, right-aligned.
 TEXT_COLUMNS = 2
@@ -125,8 +133,8 @@ class EchoTable:
         plural = "s" if self.connections > 1 else ""
         role = "headline" if self.headline else "latency"
         return (
-            f"echo, {self.connections} connection{plural} ({role}): median of {self.passes} "
-            f"pass(es) x {self.duration:g} s; {self.placement}"
+            f"echo, {self.connections} connection{plural} ({role}): {self.passes} pass(es) x "
+            f"{self.duration:g} s, medians of the clean windows; {self.placement}"
         )
 
     def _rows(self) -> list[dict[str, Any]]:
@@ -153,7 +161,7 @@ class EchoTable:
                         "sys_us_per_request": system,
                         "user_x_tokio": _ratio(user, tokio_user),
                         "user_ticks": cell.user_ticks,
-                        "other_cpu": cell.other_cpu,
+                        "clean_windows": len(cell.clean),
                         "errors_and_timeouts": cell.failures,
                         "passes": [
                             {
@@ -181,7 +189,7 @@ class EchoTable:
                 _num(r["user_us_per_request"]),
                 _num(r["sys_us_per_request"]),
                 _num(r["user_x_tokio"]),
-                _num(r["other_cpu"], ".0%"),
+                f"{r['clean_windows']}/{len(r['passes'])}",
             ]
             for r in self._rows()
         ]
@@ -265,11 +273,11 @@ class EchoTable:
             "x fastest, x tokio: req/s over the fastest server's and the tokio ceiling's on the "
             "same size; user x tokio: user CPU per request over tokio's (lower is better).",
             "user/sys µs/req: the server process's utime/stime (/proc/PID/stat) in the measured "
-            "windows over the requests completed in them, pooled over the passes.",
-            "other CPU: share of a CPU that the two pinned CPUs gave to other processes during "
-            "the windows (median); a neighbour's time slice stalls requests for milliseconds, "
-            "so a disturbed window is measured again (twice at most) and rows still above a "
-            "few % are unreliable.",
+            "windows over the requests completed in them, pooled over the windows shown.",
+            f"clean: windows in which other processes took at most {NOISY:.0%} of a pinned "
+            "CPU (a neighbour's time slice stalls requests for milliseconds); a disturbed "
+            "window is measured again, twice at most, and a row shows its clean windows only, "
+            "or all of them (unreliable) when none was clean.",
         ]
         notes.extend(
             f"{CONTENDERS_BY_KEY[k].label}: skipped ({why})" for k, why in self.skipped.items()

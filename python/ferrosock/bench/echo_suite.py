@@ -39,7 +39,7 @@ from ._echo_contenders import (
     pin_threads,
     unpin_threads,
 )
-from ._echo_report import Cell, EchoTable, Sample
+from ._echo_report import NOISY, Cell, EchoTable, Sample
 from ._results import Settings
 
 NAME = "echo"
@@ -59,9 +59,8 @@ QUICK_DURATION = 1.0
 # Before each measured window, to get the connections and the server's code paths warm.
 WARMUP = 0.2
 REQUEST_TIMEOUT = 2.0
-# A window in which other processes took more than this share of a pinned CPU is measured
-# again, up to NOISY_RETRIES times: their time slices stall requests for milliseconds.
-NOISY = 0.05
+# A disturbed window (see _echo_report.NOISY) is measured again, this many times at most
+# (except with --quick).
 NOISY_RETRIES = 2
 # Overrides the duration of each measured window (the test suite uses a fraction of a second).
 DURATION_ENV = "FERROSOCK_BENCH_ECHO_DURATION"
@@ -186,10 +185,11 @@ def _steady_sample(
     duration: float,
     cpus: set[int],
     show: Callable[[Sample], None],
+    retries: int,
 ) -> Sample:
     """A window in which other processes left the pinned CPUs alone, or the least disturbed."""
     samples = []
-    for _ in range(1 + NOISY_RETRIES):
+    for _ in range(1 + retries):
         sample = _measure(server, connections, size, duration, cpus)
         show(sample)
         samples.append(sample)
@@ -208,6 +208,8 @@ def run(settings: Settings, progress: Callable[[str], None]) -> list[EchoTable]:
     else:
         sizes, connections, passes = SIZES, CONNECTIONS, settings.repeat
     durations = _durations(settings, connections)
+    # --quick promises a quick run, so it takes a disturbed window as it comes.
+    retries = 0 if settings.quick else NOISY_RETRIES
     contenders, skipped, tokio = _available(progress)
     for key, why in skipped.items():
         progress(f"[{NAME}] skipping {key}: {why}")
@@ -240,7 +242,7 @@ def run(settings: Settings, progress: Callable[[str], None]) -> list[EchoTable]:
                     for size, n in workloads:
                         where = f"{contender.label:<32} {size // 1024:>3} KiB x{n:<2}"
                         show = functools.partial(_show, progress, f"[{NAME} {p + 1}] {where}")
-                        sample = _steady_sample(server, n, size, durations[n], cpus, show)
+                        sample = _steady_sample(server, n, size, durations[n], cpus, show, retries)
                         cells[(contender.key, size, n)].samples.append(sample)
     finally:
         unpin_threads(pid, before)
