@@ -6,22 +6,29 @@ from typing import Any
 
 from ._results import FERROSOCK, STDLIB, WorkloadResult
 
+# Which number to draw for a row, in order of preference; size and counts are never it.
+PREFERRED = ("requests_per_sec", "hundred", "receive/reader", "ferrosock")
+NOT_VALUES = ("size", "connections", "errors")
+
 
 def _series(rows: list[dict[str, Any]]) -> tuple[str, list[str], list[float]]:
     """The label and the throughput-like number of each row."""
     if not rows:
         return "", [], []
-    keys = list(rows[0])
+    first = rows[0]
     numeric = [
-        k for k in keys if isinstance(rows[0][k], (int, float)) and not isinstance(rows[0][k], bool)
+        k
+        for k, v in first.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in NOT_VALUES
     ]
-    preferred = [k for k in numeric if "per_sec" in k or k in ("one", "hundred", "ferrosock")]
-    value_key = (preferred or numeric or [""])[0]
+    value_key = next((k for k in PREFERRED if k in numeric), numeric[0] if numeric else "")
     labels = []
     for row in rows:
-        parts = [str(row[k]) for k in keys if isinstance(row[k], str)]
-        parts += [f"{k}={row[k]}" for k in ("size", "connections") if k in row and k != value_key]
-        labels.append(", ".join(parts) or str(len(labels)))
+        name = next((str(v) for v in row.values() if isinstance(v, str)), "")
+        extra = [
+            f"{row[k]} B" if k == "size" else f"{row[k]} conn" for k in NOT_VALUES[:2] if k in row
+        ]
+        labels.append(", ".join([name, *extra]) if name else ", ".join(extra))
     return value_key, labels, [float(row.get(value_key, 0)) for row in rows]
 
 
