@@ -157,7 +157,11 @@ pub fn time_query(
     step(py, &socket, deadline, Interest::Write, |_| {
         socket.send(fmt.as_bytes())
     })?;
-    let reply = recv_datagram(py, &socket, deadline)?;
+    time_reply_text(recv_datagram(py, &socket, deadline)?)
+}
+
+/// A time server's reply as text; its `error: ...` replies raise ValueError.
+pub fn time_reply_text(reply: Vec<u8>) -> PyResult<String> {
     let text = String::from_utf8(reply)
         .map_err(|_| PyValueError::new_err("the time server's reply is not UTF-8"))?;
     match text.strip_prefix("error: ") {

@@ -142,8 +142,19 @@ pub fn recv_msg<'py>(
     }
     let len = isize::try_from(len)
         .map_err(|_| framing_error(py, "FrameTooLarge", (len, isize::MAX as u64)))?;
+    recv_bytes(py, fd, timeout, len).map(Some)
+}
+
+/// Exactly `len` bytes as a bytes object, read straight into it; IncompleteFrame if the
+/// stream ends first.
+fn recv_bytes(
+    py: Python<'_>,
+    fd: RawFd,
+    timeout: Timeout,
+    len: isize,
+) -> PyResult<Bound<'_, PyBytes>> {
     let mut short = None;
-    let body = bytes_filled_by(py, len, |buf| {
+    let data = bytes_filled_by(py, len, |buf| {
         let got = recv_exact(py, fd, timeout, buf)?;
         if got < buf.len() {
             short = Some(got);
@@ -156,7 +167,7 @@ pub fn recv_msg<'py>(
             "IncompleteFrame",
             (len as u64, got as u64),
         )),
-        None => Ok(Some(body)),
+        None => Ok(data),
     }
 }
 
@@ -169,18 +180,7 @@ pub fn recv_exactly<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let (fd, timeout) = endpoint(sock)?;
     let len = isize::try_from(n).map_err(|_| PyValueError::new_err("n is too large"))?;
-    let mut short = None;
-    let data = bytes_filled_by(py, len, |buf| {
-        let got = recv_exact(py, fd, timeout, buf)?;
-        if got < buf.len() {
-            short = Some(got);
-        }
-        Ok(got)
-    })?;
-    match short {
-        Some(got) => Err(framing_error(py, "IncompleteFrame", (n as u64, got as u64))),
-        None => Ok(data),
-    }
+    recv_bytes(py, fd, timeout, len)
 }
 
 #[cfg(test)]

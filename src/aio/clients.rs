@@ -90,12 +90,7 @@ pub fn aio_time_query<'py>(
             Ok(buf)
         })
         .await?;
-        let text = String::from_utf8(reply)
-            .map_err(|_| PyValueError::new_err("the time server's reply is not UTF-8"))?;
-        match text.strip_prefix("error: ") {
-            Some(message) => Err(PyValueError::new_err(message.to_owned())),
-            None => Ok(text),
-        }
+        crate::clients::time_reply_text(reply)
     })
 }
 
