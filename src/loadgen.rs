@@ -199,10 +199,9 @@ pub async fn run(config: LoadConfig) -> io::Result<LoadReport> {
         let payload = pattern(index, config.size);
         match link {
             Link::Tcp(stream) => workers.spawn(tcp_worker(stream, config.addr, payload, window)),
-            Link::Udp(socket) => match &config.request {
-                Some(request) => workers.spawn(udp_request_worker(socket, request.clone(), window)),
-                None => workers.spawn(udp_worker(socket, payload, window)),
-            },
+            Link::Udp(socket) => {
+                workers.spawn(udp_worker(socket, payload, config.request.clone(), window))
+            }
         };
     }
     let mut total = Tally::new();
@@ -395,41 +394,43 @@ async fn exchange(stream: &mut TcpStream, request: &[u8], reply: &mut [u8]) -> i
     Ok(())
 }
 
-async fn udp_worker(socket: UdpSocket, mut payload: Vec<u8>, window: Window) -> Tally {
+/// One UDP socket's request loop. Without `request` it sends `payload`, stamped with a
+/// sequence number, and verifies the echo; with one it sends those bytes every time and takes
+/// any datagram back as the answer (a server that answers rather than echoes, such as a time
+/// server: nothing to verify but that something came back in time).
+async fn udp_worker(
+    socket: UdpSocket,
+    mut payload: Vec<u8>,
+    request: Option<Vec<u8>>,
+    window: Window,
+) -> Tally {
     let mut tally = Tally::new();
-    // One byte spare, so a reply longer than the request shows up as a wrong length.
-    let mut reply = vec![0u8; payload.len() + 1];
+    // An echo gets one byte spare, so a reply longer than the request shows up as a wrong
+    // length; any other answer may be a whole datagram.
+    let mut reply = vec![
+        0u8;
+        if request.is_some() {
+            MAX_DATAGRAM + 1
+        } else {
+            payload.len() + 1
+        }
+    ];
     let mut seq = 0u64;
     while Instant::now() < window.end {
         seq += 1;
-        stamp(&mut payload, seq);
-        let started = Instant::now();
-        let (limit, is_timeout) = window.limit(started);
-        let outcome = match timeout_at(limit, udp_exchange(&socket, &payload, &mut reply)).await {
-            Ok(Ok(())) => Outcome::Answered,
-            Ok(Err(_)) => Outcome::Failed,
-            Err(_) if is_timeout => Outcome::TimedOut,
-            Err(_) => Outcome::Deadline,
-        };
-        window.count(&mut tally, started, &outcome);
-        if let Outcome::Deadline = outcome {
-            break;
+        if request.is_none() {
+            stamp(&mut payload, seq);
         }
-    }
-    tally
-}
-
-/// Sends a fixed request and takes any datagram back as its answer (a server that answers
-/// rather than echoes: nothing to verify but that something came back in time).
-async fn udp_request_worker(socket: UdpSocket, request: Vec<u8>, window: Window) -> Tally {
-    let mut tally = Tally::new();
-    let mut reply = vec![0u8; MAX_DATAGRAM + 1];
-    while Instant::now() < window.end {
         let started = Instant::now();
         let (limit, is_timeout) = window.limit(started);
         let exchange = async {
-            socket.send(&request).await?;
-            socket.recv(&mut reply).await.map(|_| ())
+            match &request {
+                Some(request) => {
+                    socket.send(request).await?;
+                    socket.recv(&mut reply).await.map(|_| ())
+                }
+                None => udp_exchange(&socket, &payload, &mut reply).await,
+            }
         };
         let outcome = match timeout_at(limit, exchange).await {
             Ok(Ok(())) => Outcome::Answered,
