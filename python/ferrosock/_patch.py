@@ -6,6 +6,10 @@ run by ``ferrosock run``) creates ferrosock sockets from then on. Only names the
 already has are replaced, and only where ferrosock's object is its own (constants, exception
 and enum classes are the stdlib's and stay). ``unpatch()`` puts the originals back.
 Sockets made before ``patch()`` stay what they are.
+
+TLS: ``ssl.py`` subclasses ``socket.socket`` when it is first imported, so ``patch()`` imports it
+(and :mod:`ferrosock.ssl`) before replacing anything: ``ssl.SSLSocket`` stays the stdlib's, and
+``SSLContext.wrap_socket()`` returns a :class:`ferrosock.ssl.SSLSocket` for ferrosock sockets.
 """
 
 from __future__ import annotations
@@ -52,6 +56,11 @@ def patch() -> list[str]:
 
     Returns the names that are now ferrosock's.
     """
+    # Before any name is replaced: `class SSLSocket(socket)` must see the stdlib's class.
+    import ssl  # noqa: F401
+
+    import ferrosock.ssl  # noqa: F401  (installs SSLContext.sslsocket_class)
+
     with _lock:
         for name, ours in replacements().items():
             _originals.setdefault(name, getattr(socket, name))

@@ -1,0 +1,743 @@
+"""TLS on ferrosock sockets: :class:`SSLSocket`, the stdlib's ``ssl.SSLSocket`` over Rust I/O.
+
+The stdlib's ``ssl.SSLSocket`` hands its descriptor to OpenSSL, which reads and writes the
+socket itself, so ``_ssl`` accepts nothing but a real ``_socket.socket``. This module keeps the
+stdlib's OpenSSL as the TLS engine but drives it the way ``ssl.SSLObject`` and asyncio's
+``sslproto`` do: through a pair of ``ssl.MemoryBIO`` buffers (``SSLContext._wrap_bio``), with
+the encrypted bytes moved by ferrosock's socket methods (Rust, GIL released). The user's
+``SSLContext`` therefore applies unchanged (certificates, verification, ``check_hostname``,
+SNI callback, ALPN, ciphers, versions, keylog, sessions), and every error is raised by the
+same ``_ssl`` code as with the stdlib: the same ``SSLError`` subclass, message, ``reason``,
+``library`` and ``verify_code``.
+
+Importing this module (``ferrosock.patch()`` does) installs :class:`SSLSocket` as
+``ssl.SSLContext.sslsocket_class``: ``wrap_socket()`` then returns a ferrosock ``SSLSocket`` for
+a ferrosock socket and the stdlib's ``ssl.SSLSocket`` for a stdlib one.
+
+Reads from the socket stop at TLS record boundaries, as OpenSSL's own reads do (it asks for a
+record header, then for that record's body): nothing is read ahead of what the TLS engine has
+asked for, so ``select()`` on the descriptor together with :meth:`SSLSocket.pending` tells
+whether a read would block, exactly as with the stdlib, and after :meth:`SSLSocket.unwrap`
+the bytes that follow the peer's ``close_notify`` are still in the socket.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import socket as _std
+import ssl as _stdssl
+import time as _time
+from typing import Any
+
+from . import _native
+from ._sockobj import socket
+
+__all__ = ["SSLSocket", "install", "uninstall"]
+
+_StdSSLSocket = _stdssl.SSLSocket
+_SSLError = _stdssl.SSLError
+_WantRead = _stdssl.SSLWantReadError
+_WantWrite = _stdssl.SSLWantWriteError
+_MemoryBIO = _stdssl.MemoryBIO
+_monotonic = _time.monotonic
+
+# Unbound methods of the Rust socket: the TLS layer's raw I/O, bypassing SSLSocket's overrides.
+_raw_recv = _native.socket.recv
+_raw_send = _native.socket.send
+_raw_sendall = _native.socket.sendall
+_raw_gettimeout = _native.socket.gettimeout
+_raw_settimeout = _native.socket.settimeout
+
+# How much plaintext one SSL_write is given at a time: large writes are encrypted and sent in
+# pieces of this size, so a 100 MiB sendall never holds 100 MiB of ciphertext in memory.
+_WRITE_CHUNK = 256 * 1024
+# TLS record header: content type (1), legacy version (2), length (2).
+_HEADER = 5
+# A record body longer than this (2**14 + 2048, the ciphertext limit) makes OpenSSL fail on the
+# header alone; such a header is handed over without waiting for a body.
+_MAX_RECORD = 18432
+
+_HANDSHAKE_TIMEOUT = "The handshake operation timed out"  # prefixed with _ssl.c's location
+_READ_TIMEOUT = "The read operation timed out"
+_WRITE_TIMEOUT = "The write operation timed out"
+
+
+def _error_location(op: str) -> str:
+    """The ``(_ssl.c:NNNN)`` that ``_ssl`` puts in errors raised by method ``op``.
+
+    ``_ssl`` names its call site in every message; the stdlib raises ``SSLWantWriteError`` from
+    a socket that cannot take more data, which a memory BIO never reports, so ferrosock builds
+    that error itself with the location ``_ssl`` would have given it.
+    """
+    ctx = _stdssl.SSLContext(_stdssl.PROTOCOL_TLS_CLIENT)
+    obj = ctx._wrap_bio(_MemoryBIO(), _MemoryBIO(), False, "localhost")  # type: ignore[attr-defined]
+    try:
+        if op == "write":
+            obj.write(b"x")
+        else:
+            getattr(obj, op)()
+    except _SSLError as exc:
+        text = str(exc.args[1])
+        start = text.rfind(" (")
+        return text[start + 1 :] if start >= 0 else ""
+    return ""
+
+
+_locations: dict[str, str] = {}
+
+
+def _handshake_timeout_message() -> str:
+    """``_ssl``'s handshake timeout message, which starts with its own ``_ssl.c:NNNN: ``.
+
+    Learnt once, from a real stdlib handshake on a socketpair with a timeout too short to wait.
+    """
+    msg = _locations.get("handshake-timeout")
+    if msg is None:
+        import _socket
+
+        class _Probe(_socket.socket):  # weakly referenceable, as _ssl needs
+            pass
+
+        a, b = (_Probe(fileno=fd.detach()) for fd in _socket.socketpair())
+        try:
+            a.settimeout(1e-9)
+            ctx = _stdssl.SSLContext(_stdssl.PROTOCOL_TLS_CLIENT)
+            obj = ctx._wrap_socket(a, False, "localhost")  # type: ignore[attr-defined]
+            try:
+                obj.do_handshake()
+                msg = _HANDSHAKE_TIMEOUT
+            except _std.timeout as exc:
+                msg = str(exc)
+        finally:
+            a.close()
+            b.close()
+        _locations["handshake-timeout"] = msg
+    return msg
+
+
+def _want_write(op: str) -> _WantWrite:
+    loc = _locations.get(op)
+    if loc is None:
+        loc = _locations[op] = _error_location(op)
+    err = _WantWrite(_stdssl.SSL_ERROR_WANT_WRITE, f"The operation did not complete (write) {loc}")
+    err.reason = None  # type: ignore[attr-defined]
+    err.library = None  # type: ignore[attr-defined]
+    return err
+
+
+class SSLSocket(socket):
+    """A TLS connection over a ferrosock socket, with the API of :class:`ssl.SSLSocket`.
+
+    Instances come from ``SSLContext.wrap_socket(sock)`` with ``sock`` a ferrosock socket. The
+    class is a subclass of :class:`ferrosock.socket`; ``isinstance(s, ssl.SSLSocket)`` holds and
+    ``repr()`` reads ``<ssl.SSLSocket ...>``, as for the stdlib's, so code that checks for a
+    TLS socket treats it as one.
+    """
+
+    __module__ = "ferrosock.ssl"
+
+    # Set in _create (no public constructor); declared here for readers and type checkers.
+    _context: Any
+    _session: Any
+    _sslobj: Any
+    _connected: bool
+    server_side: bool
+    server_hostname: str | None
+    do_handshake_on_connect: bool
+    suppress_ragged_eofs: bool
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise TypeError(
+            f"{self.__class__.__name__} does not have a public "
+            f"constructor. Instances are returned by "
+            f"SSLContext.wrap_socket()."
+        )
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # type: ignore[override]
+        # isinstance(s, ssl.SSLSocket) falls back to __class__ when the type itself is not a
+        # subclass: code that asks "is this a TLS socket?" (ftplib, asyncio, urllib3) gets yes.
+        cls = type(self)
+        return _StdSSLSocket if cls is SSLSocket else cls
+
+    @classmethod
+    def _create(
+        cls,
+        sock: Any,
+        server_side: bool = False,
+        do_handshake_on_connect: bool = True,
+        suppress_ragged_eofs: bool = True,
+        server_hostname: Any = None,
+        context: Any = None,
+        session: Any = None,
+    ) -> Any:
+        if not isinstance(sock, socket):
+            # A stdlib socket: the stdlib's own SSLSocket, exactly as without ferrosock.
+            return _StdSSLSocket._create(
+                sock=sock,
+                server_side=server_side,
+                do_handshake_on_connect=do_handshake_on_connect,
+                suppress_ragged_eofs=suppress_ragged_eofs,
+                server_hostname=server_hostname,
+                context=context,
+                session=session,
+            )
+        if cls is not SSLSocket and not issubclass(cls, SSLSocket):
+            cls = SSLSocket
+        # From here on, ssl.SSLSocket._create, with the TLS object made over memory BIOs.
+        if sock.getsockopt(_std.SOL_SOCKET, _std.SO_TYPE) != _std.SOCK_STREAM:
+            raise NotImplementedError("only stream sockets are supported")
+        if server_side:
+            if server_hostname:
+                raise ValueError("server_hostname can only be specified in client mode")
+            if session is not None:
+                raise ValueError("session can only be specified in client mode")
+        if context.check_hostname and not server_hostname:
+            raise ValueError("check_hostname requires server_hostname")
+
+        kwargs = dict(family=sock.family, type=sock.type, proto=sock.proto, fileno=sock.fileno())
+        self = cls.__new__(cls, **kwargs)
+        socket.__init__(self, **kwargs)
+        sock_timeout = sock.gettimeout()
+        sock.detach()
+
+        self._context = context
+        self._session = session
+        self._closed = False
+        self._sslobj = None
+        self._incoming = None
+        self._outgoing = None
+        self._steady = False
+        self.server_side = server_side
+        self.server_hostname = context._encode_hostname(server_hostname)
+        self.do_handshake_on_connect = do_handshake_on_connect
+        self.suppress_ragged_eofs = suppress_ragged_eofs
+
+        # See if we are connected
+        try:
+            self.getpeername()
+        except OSError as e:
+            if e.errno != _errno.ENOTCONN:
+                raise
+            connected = False
+            blocking = self.getblocking()
+            self.setblocking(False)
+            try:
+                # Data sent before the handshake on a socket that is not connected would
+                # otherwise look as if it came through TLS (the stdlib's check).
+                notconn_pre_handshake_data = socket.recv(self, 1)
+            except OSError as e:
+                if e.errno not in (_errno.ENOTCONN, _errno.EINVAL):
+                    raise
+                notconn_pre_handshake_data = b""
+            self.setblocking(blocking)
+            if notconn_pre_handshake_data:
+                reason = "Closed before TLS handshake with data in recv buffer."
+                notconn_pre_handshake_data_error = _SSLError(e.errno, reason)
+                notconn_pre_handshake_data_error.reason = reason  # type: ignore[attr-defined]
+                notconn_pre_handshake_data_error.library = None  # type: ignore[attr-defined]
+                try:
+                    self.close()
+                except OSError:
+                    pass
+                try:
+                    raise notconn_pre_handshake_data_error
+                finally:
+                    notconn_pre_handshake_data_error = None  # type: ignore[assignment]
+        else:
+            connected = True
+
+        self.settimeout(sock_timeout)  # Must come after setblocking() calls.
+        self._connected = connected
+        if connected:
+            try:
+                self._sslobj = self._new_sslobj()
+                if do_handshake_on_connect:
+                    timeout = self.gettimeout()
+                    if timeout == 0.0:
+                        raise ValueError(
+                            "do_handshake_on_connect should not be specified for non-blocking "
+                            "sockets"
+                        )
+                    self.do_handshake()
+            except (OSError, ValueError):
+                self.close()
+                raise
+        return self
+
+    def _new_sslobj(self) -> Any:
+        """The TLS engine: the context's ``_ssl`` object over two memory BIOs."""
+        self._incoming = _MemoryBIO()
+        self._outgoing = _MemoryBIO()
+        self._record_left = 0  # bytes of the current record's body still in the socket
+        self._header = b""  # a record header read in part
+        self._unsent = b""  # ciphertext a non-blocking send could not take yet
+        self._unsent_len = 0  # the plaintext length a pending write() will report
+        self._steady = False
+        return self._context._wrap_bio(
+            self._incoming,
+            self._outgoing,
+            self.server_side,
+            self.server_hostname,
+            owner=self,
+            session=self._session,
+        )
+
+    # -- moving ciphertext between the BIOs and the socket ------------------------------------
+
+    def _sock_call(self, fn: Any, arg: Any, timeout: Any, deadline: float, msg: str) -> Any:
+        """One raw socket call within the operation's deadline (timeout > 0 only)."""
+        remaining = deadline - _monotonic()
+        if remaining <= 0:
+            raise self._timeout_error(msg)
+        adjusted = remaining < timeout
+        if adjusted:
+            _raw_settimeout(self, remaining)
+        try:
+            return fn(self, arg)
+        except _std.timeout:
+            raise self._timeout_error(msg) from None
+        finally:
+            if adjusted:
+                _raw_settimeout(self, timeout)
+
+    @staticmethod
+    def _timeout_error(msg: str) -> OSError:
+        if msg is _HANDSHAKE_TIMEOUT:
+            msg = _handshake_timeout_message()
+        return _std.timeout(msg)
+
+    def _flush(self, timeout: Any, deadline: float, msg: str) -> bool:
+        """Send what the TLS engine has written. False: a non-blocking socket is full."""
+        out = self._outgoing
+        data = self._unsent
+        if out.pending:
+            data = data + out.read() if data else out.read()
+        elif not data:
+            return True
+        self._unsent = b""
+        if timeout is None:
+            _raw_sendall(self, data)
+        elif timeout == 0:
+            sent = 0
+            try:
+                while sent < len(data):
+                    sent += _raw_send(self, data[sent:] if sent else data)
+            except BlockingIOError:
+                self._unsent = data[sent:]
+                return False
+        else:
+            self._sock_call(_raw_sendall, data, timeout, deadline, msg)
+        return True
+
+    def _flush_quietly(self) -> None:
+        """Send an alert OpenSSL queued before failing, as the stdlib's OpenSSL would have."""
+        try:
+            timeout = _raw_gettimeout(self)
+            self._flush(timeout, _monotonic() + (timeout or 0), _WRITE_TIMEOUT)
+        except OSError:
+            pass
+
+    def _recv(self, size: int, timeout: Any, deadline: float, msg: str) -> Any:
+        """Read ciphertext; None when a non-blocking socket has nothing."""
+        if timeout is None:
+            return _raw_recv(self, size)
+        try:
+            if timeout == 0:
+                return _raw_recv(self, size)
+            return self._sock_call(_raw_recv, size, timeout, deadline, msg)
+        except BlockingIOError:
+            return None
+
+    def _fill(self, timeout: Any, deadline: float, msg: str) -> bool:
+        """Read the next piece of the current TLS record into the engine.
+
+        Reads a record header, then its body, never past the record: what the peer sent after
+        it stays in the socket (see the module's docstring). False when a non-blocking socket
+        has nothing to give.
+        """
+        incoming = self._incoming
+        left = self._record_left
+        if left:
+            data = self._recv(left, timeout, deadline, msg)
+            if data is None:
+                return False
+            if data:
+                self._record_left = left - len(data)
+                incoming.write(data)
+            else:
+                incoming.write_eof()
+            return True
+        header = self._header
+        data = self._recv(_HEADER - len(header), timeout, deadline, msg)
+        if data is None:
+            return False
+        if not data:
+            incoming.write_eof()
+            return True
+        if header:
+            header += data
+            if len(header) < _HEADER:
+                self._header = header
+                incoming.write(data)
+                return True
+            self._header = b""
+        elif len(data) < _HEADER:
+            self._header = data
+            incoming.write(data)
+            return True
+        else:
+            header = data
+        left = header[3] << 8 | header[4]
+        if not (20 <= header[0] <= 24 and header[1] == 3 and left <= _MAX_RECORD):
+            # Not TLS, or a record OpenSSL refuses on sight: let it say so from the header.
+            self._record_left = left
+            incoming.write(data)
+            return True
+        # The body almost always arrived with its header: read it in the same step.
+        body = self._recv(left, timeout, deadline, msg) if left else b""
+        if body is None:  # non-blocking, the body is still on its way
+            self._record_left = left
+            incoming.write(data)
+        elif not body and left:  # the peer closed after the header
+            self._record_left = left
+            incoming.write(data)
+            incoming.write_eof()
+        elif len(body) < 4096:
+            self._record_left = left - len(body)
+            incoming.write(data + body)
+        else:
+            self._record_left = left - len(body)
+            incoming.write(data)
+            incoming.write(body)
+        return True
+
+    def _io(self, op: Any, args: tuple, op_name: str, msg: str, prefill: bool = False) -> Any:
+        """Run a TLS operation to completion, moving ciphertext as the engine asks.
+
+        The stdlib's ``_ssl`` loop, over memory BIOs: on "want read", send what the engine
+        wrote and read more from the socket; blocking, with a deadline, or (non-blocking)
+        raising the engine's ``SSLWantReadError`` / an ``SSLWantWriteError``.
+        """
+        timeout = _raw_gettimeout(self)
+        deadline = 0.0 if timeout is None or timeout == 0 else _monotonic() + timeout
+        if self._unsent and not self._flush(timeout, deadline, msg) and op_name != "read":
+            raise _want_write(op_name)
+        if prefill and not self._incoming.pending and not self._incoming.eof:
+            # Steady state, nothing buffered: the engine would only ask for a record.
+            if not self._fill(timeout, deadline, msg):
+                prefill = False  # non-blocking and empty: let the engine raise its own error
+        while True:
+            try:
+                result = op(*args)
+            except _WantRead:
+                if not self._flush(timeout, deadline, msg):
+                    raise _want_write(op_name) from None
+                if self._incoming.eof or not self._fill(timeout, deadline, msg):
+                    raise
+                continue
+            except _SSLError:
+                self._flush_quietly()
+                raise
+            if self._outgoing.pending and not self._flush(timeout, deadline, msg):
+                if op_name != "read":
+                    raise _want_write(op_name)
+            return result
+
+    # -- the ssl.SSLSocket API -----------------------------------------------------------------
+
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
+        """Read up to LEN bytes and return them.
+        Return zero-length string on EOF."""
+        self._checkClosed()
+        sslobj = self._sslobj
+        if sslobj is None:
+            raise ValueError("Read on closed or unwrapped SSL socket.")
+        args = (len,) if buffer is None else (len, buffer)
+        try:
+            prefill = self._steady and len > 0 and not sslobj.pending()
+            result = self._io(sslobj.read, args, "read", _READ_TIMEOUT, prefill)
+        except _SSLError as x:
+            self._steady = False
+            if x.args[0] == _stdssl.SSL_ERROR_EOF and self.suppress_ragged_eofs:
+                if buffer is not None:
+                    return 0
+                else:
+                    return b""
+            else:
+                raise
+        if not result and len > 0:
+            # The peer's close_notify: from now on the engine answers without reading, and
+            # what follows in the socket (after an unwrap) is not TLS.
+            self._steady = False
+        return result
+
+    def write(self, data: Any) -> int:
+        """Write DATA to the underlying SSL channel.  Returns
+        number of bytes of DATA actually transmitted."""
+        self._checkClosed()
+        if self._sslobj is None:
+            raise ValueError("Write on closed or unwrapped SSL socket.")
+        return self._write(data)
+
+    def _write(self, data: Any) -> int:
+        sslobj = self._sslobj
+        if self._unsent_len:
+            # A non-blocking write() that raised SSLWantWriteError is being retried: its data
+            # is encrypted already (OpenSSL's own write retry works the same way).
+            done = self._unsent_len
+            timeout = _raw_gettimeout(self)
+            deadline = 0.0 if not timeout else _monotonic() + timeout
+            if not self._flush(timeout, deadline, _WRITE_TIMEOUT):
+                raise _want_write("write")
+            self._unsent_len = 0
+            return done
+        if type(data) is bytes:
+            size = len(data)
+            if size <= _WRITE_CHUNK:
+                return self._write_chunk(sslobj, data, size)
+        with memoryview(data) as view:
+            size = view.nbytes
+            if size <= _WRITE_CHUNK:
+                return self._write_chunk(sslobj, data, size)
+            if _raw_gettimeout(self) == 0:
+                # Non-blocking: one chunk; send() may report less than it was given.
+                with view.cast("B") as flat:
+                    return self._write_chunk(sslobj, flat[:_WRITE_CHUNK], _WRITE_CHUNK)
+            with view.cast("B") as flat:
+                for start in range(0, size, _WRITE_CHUNK):
+                    piece = flat[start : start + _WRITE_CHUNK]
+                    self._io(sslobj.write, (piece,), "write", _WRITE_TIMEOUT)
+            return size
+
+    def _write_chunk(self, sslobj: Any, data: Any, size: int) -> int:
+        try:
+            return self._io(sslobj.write, (data,), "write", _WRITE_TIMEOUT)
+        except _WantWrite:
+            if self._unsent:
+                self._unsent_len = size
+            raise
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        self._checkClosed()
+        if self._sslobj is not None:
+            if flags != 0:
+                raise ValueError(
+                    f"non-zero flags not allowed in calls to send() on {self.__class__}"
+                )
+            return self._write(data)
+        else:
+            return super().send(data, flags)
+
+    def sendto(self, data: Any, flags_or_addr: Any, addr: Any = None) -> int:
+        self._checkClosed()
+        if self._sslobj is not None:
+            raise ValueError(f"sendto not allowed on instances of {self.__class__}")
+        elif addr is None:
+            return super().sendto(data, flags_or_addr)
+        else:
+            return super().sendto(data, flags_or_addr, addr)
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        self._checkClosed()
+        if self._sslobj is not None:
+            if flags != 0:
+                raise ValueError(
+                    f"non-zero flags not allowed in calls to sendall() on {self.__class__}"
+                )
+            if type(data) is bytes and len(data) <= _WRITE_CHUNK:
+                # The common case, in one step: the stdlib loops over send() for partial
+                # writes, which a blocking SSL_write of a chunk never makes.
+                count = self._write(data)
+                if count == len(data):
+                    return None
+                data = data[count:]
+            count = 0
+            with memoryview(data) as view, view.cast("B") as byte_view:
+                amount = len(byte_view)
+                while count < amount:
+                    v = self.send(byte_view[count:])
+                    count += v
+        else:
+            return super().sendall(data, flags)
+
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        """Send a file, possibly by using os.sendfile() if this is a
+        clear-text socket.  Return the total number of bytes sent.
+        """
+        if self._sslobj is not None:
+            return self._sendfile_use_send(file, offset, count)
+        else:
+            return super().sendfile(file, offset, count)
+
+    def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
+        self._checkClosed()
+        if self._sslobj is not None:
+            if flags != 0:
+                raise ValueError(
+                    f"non-zero flags not allowed in calls to recv() on {self.__class__}"
+                )
+            return SSLSocket.read(self, buflen)
+        else:
+            return super().recv(buflen, flags)
+
+    def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
+        self._checkClosed()
+        if nbytes is None:
+            if buffer is not None:
+                with memoryview(buffer) as view:
+                    nbytes = view.nbytes
+                if not nbytes:
+                    nbytes = 1024
+            else:
+                nbytes = 1024
+        if self._sslobj is not None:
+            if flags != 0:
+                raise ValueError(
+                    f"non-zero flags not allowed in calls to recv_into() on {self.__class__}"
+                )
+            return self.read(nbytes, buffer)
+        else:
+            return super().recv_into(buffer, nbytes, flags)
+
+    def recvfrom(self, buflen: int = 1024, flags: int = 0) -> Any:
+        self._checkClosed()
+        if self._sslobj is not None:
+            raise ValueError(f"recvfrom not allowed on instances of {self.__class__}")
+        else:
+            return super().recvfrom(buflen, flags)
+
+    def recvfrom_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> Any:
+        self._checkClosed()
+        if self._sslobj is not None:
+            raise ValueError(f"recvfrom_into not allowed on instances of {self.__class__}")
+        else:
+            return super().recvfrom_into(buffer, nbytes, flags)
+
+    def shutdown(self, how: int) -> None:
+        self._checkClosed()
+        self._sslobj = None
+        super().shutdown(how)
+
+    def unwrap(self) -> Any:
+        """Start the SSL shutdown handshake."""
+        sslobj = self._sslobj
+        if sslobj:
+            # _ssl's shutdown returns the socket it was given; over BIOs it has none, and the
+            # stdlib's SSLSocket.unwrap() returns the socket itself, now plain text.
+            s = self._io(sslobj.shutdown, (), "shutdown", _READ_TIMEOUT)
+            self._sslobj = None
+            return self if s is None else s
+        else:
+            raise ValueError("No SSL wrapper around " + str(self))
+
+    def _real_close(self) -> None:
+        self._sslobj = None
+        self._incoming = self._outgoing = None
+        super()._real_close()
+
+    def do_handshake(self, block: bool = False) -> None:
+        """Start the SSL/TLS handshake."""
+        self._check_connected()
+        timeout = self.gettimeout()
+        try:
+            if timeout == 0.0 and block:
+                self.settimeout(None)
+            sslobj = self._sslobj
+            if sslobj is None:
+                # The stdlib's message for a socket whose TLS object is gone.
+                raise AttributeError("'NoneType' object has no attribute 'do_handshake'")
+            self._io(sslobj.do_handshake, (), "do_handshake", _HANDSHAKE_TIMEOUT)
+            self._steady = True
+        finally:
+            self.settimeout(timeout)
+
+    def _real_connect(self, addr: Any, connect_ex: bool) -> Any:
+        if self.server_side:
+            raise ValueError("can't connect in server-side mode")
+        if self._connected or self._sslobj is not None:
+            raise ValueError("attempt to connect already-connected SSLSocket!")
+        self._sslobj = self._new_sslobj()
+        try:
+            if connect_ex:
+                rc = super().connect_ex(addr)
+            else:
+                rc = None
+                super().connect(addr)
+            if not rc:
+                self._connected = True
+                if self.do_handshake_on_connect:
+                    self.do_handshake()
+            return rc
+        except (OSError, ValueError):
+            self._sslobj = None
+            raise
+
+    def connect(self, addr: Any) -> None:
+        """Connects to remote ADDR, and then wraps the connection in
+        an SSL channel."""
+        self._real_connect(addr, False)
+
+    def connect_ex(self, addr: Any) -> Any:
+        """Connects to remote ADDR, and then wraps the connection in
+        an SSL channel."""
+        return self._real_connect(addr, True)
+
+    def accept(self) -> tuple[Any, Any]:
+        """Accepts a new connection from a remote client, and returns
+        a tuple containing that new connection wrapped with a server-side
+        SSL channel, and the address of the remote client."""
+        newsock, addr = super().accept()
+        newsock = self.context.wrap_socket(
+            newsock,
+            do_handshake_on_connect=self.do_handshake_on_connect,
+            suppress_ragged_eofs=self.suppress_ragged_eofs,
+            server_side=True,
+        )
+        return newsock, addr
+
+
+def _adopt_stdlib_methods(cls: type) -> None:
+    """Take, as they are, the stdlib SSLSocket's methods that only talk to the TLS object.
+
+    ``cipher``, ``getpeercert``, ``version``, ``pending``, the ``context`` and ``session``
+    properties... are the same code for both classes (they use ``self._sslobj`` and nothing of
+    the socket's), so each Python version's own ``ssl.py`` supplies them, with its docstrings
+    and its additions (3.13's ``get_verified_chain``). Methods that reach the socket through
+    ``super()`` are ferrosock's own, above.
+    """
+    for name, value in _StdSSLSocket.__dict__.items():
+        if name in cls.__dict__ or name.startswith("__"):
+            continue
+        func = value.fget if isinstance(value, property) else getattr(value, "__func__", value)
+        code = getattr(func, "__code__", None)
+        if code is not None and "__class__" not in code.co_freevars:
+            setattr(cls, name, value)
+
+
+_adopt_stdlib_methods(SSLSocket)
+
+_previous_class: Any = None
+
+
+def install() -> None:
+    """Make ``SSLContext.wrap_socket()`` return :class:`SSLSocket` for ferrosock sockets.
+
+    Done when this module is imported; stdlib sockets keep getting the stdlib's SSLSocket.
+    """
+    global _previous_class
+    current = _stdssl.SSLContext.sslsocket_class
+    if current is not SSLSocket:
+        _previous_class = current
+        _stdssl.SSLContext.sslsocket_class = SSLSocket  # type: ignore[assignment]
+
+
+def uninstall() -> None:
+    """Undo :func:`install`: ``wrap_socket()`` re-adopts ferrosock descriptors into the stdlib's."""
+    global _previous_class
+    if _stdssl.SSLContext.sslsocket_class is SSLSocket and _previous_class is not None:
+        _stdssl.SSLContext.sslsocket_class = _previous_class  # type: ignore[assignment]
+        _previous_class = None
+
+
+install()
