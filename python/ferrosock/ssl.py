@@ -195,62 +195,59 @@ class SSLSocket(socket):
         if context.check_hostname and not server_hostname:
             raise ValueError("check_hostname requires server_hostname")
 
+        sock_timeout = sock.gettimeout()
         kwargs = dict(family=sock.family, type=sock.type, proto=sock.proto, fileno=sock.fileno())
         self = cls.__new__(cls, **kwargs)
         socket.__init__(self, **kwargs)
-        sock_timeout = sock.gettimeout()
         sock.detach()
-
-        self._context = context
-        self._session = session
-        self._closed = False
-        self._sslobj = None
-        self._incoming = None
-        self._outgoing = None
-        self._steady = False
-        self.server_side = server_side
-        self.server_hostname = context._encode_hostname(server_hostname)
-        self.do_handshake_on_connect = do_handshake_on_connect
-        self.suppress_ragged_eofs = suppress_ragged_eofs
-
-        # See if we are connected
+        # The descriptor is this object's from here: every failure below closes it (Python
+        # 3.13's ssl.py does the same; earlier versions leave it to the garbage collector).
         try:
-            self.getpeername()
-        except OSError as e:
-            if e.errno != _errno.ENOTCONN:
-                raise
-            connected = False
-            blocking = self.getblocking()
-            self.setblocking(False)
-            try:
-                # Data sent before the handshake on a socket that is not connected would
-                # otherwise look as if it came through TLS (the stdlib's check).
-                notconn_pre_handshake_data = socket.recv(self, 1)
-            except OSError as e:
-                if e.errno not in (_errno.ENOTCONN, _errno.EINVAL):
-                    raise
-                notconn_pre_handshake_data = b""
-            self.setblocking(blocking)
-            if notconn_pre_handshake_data:
-                reason = "Closed before TLS handshake with data in recv buffer."
-                notconn_pre_handshake_data_error = _SSLError(e.errno, reason)
-                notconn_pre_handshake_data_error.reason = reason  # type: ignore[attr-defined]
-                notconn_pre_handshake_data_error.library = None  # type: ignore[attr-defined]
-                try:
-                    self.close()
-                except OSError:
-                    pass
-                try:
-                    raise notconn_pre_handshake_data_error
-                finally:
-                    notconn_pre_handshake_data_error = None  # type: ignore[assignment]
-        else:
-            connected = True
+            self._context = context
+            self._session = session
+            self._closed = False
+            self._sslobj = None
+            self._incoming = None
+            self._outgoing = None
+            self._steady = False
+            self.server_side = server_side
+            self.server_hostname = context._encode_hostname(server_hostname)
+            self.do_handshake_on_connect = do_handshake_on_connect
+            self.suppress_ragged_eofs = suppress_ragged_eofs
 
-        self.settimeout(sock_timeout)  # Must come after setblocking() calls.
-        self._connected = connected
-        if connected:
+            # See if we are connected
             try:
+                self.getpeername()
+            except OSError as e:
+                if e.errno != _errno.ENOTCONN:
+                    raise
+                connected = False
+                blocking = self.getblocking()
+                self.setblocking(False)
+                try:
+                    # Data sent before the handshake on a socket that is not connected would
+                    # otherwise look as if it came through TLS (the stdlib's check).
+                    notconn_pre_handshake_data = socket.recv(self, 1)
+                except OSError as e:
+                    if e.errno not in (_errno.ENOTCONN, _errno.EINVAL):
+                        raise
+                    notconn_pre_handshake_data = b""
+                self.setblocking(blocking)
+                if notconn_pre_handshake_data:
+                    reason = "Closed before TLS handshake with data in recv buffer."
+                    notconn_pre_handshake_data_error = _SSLError(e.errno, reason)
+                    notconn_pre_handshake_data_error.reason = reason  # type: ignore[attr-defined]
+                    notconn_pre_handshake_data_error.library = None  # type: ignore[attr-defined]
+                    try:
+                        raise notconn_pre_handshake_data_error
+                    finally:
+                        notconn_pre_handshake_data_error = None  # type: ignore[assignment]
+            else:
+                connected = True
+
+            self.settimeout(sock_timeout)  # Must come after setblocking() calls.
+            self._connected = connected
+            if connected:
                 self._sslobj = self._new_sslobj()
                 if do_handshake_on_connect:
                     timeout = self.gettimeout()
@@ -260,9 +257,12 @@ class SSLSocket(socket):
                             "sockets"
                         )
                     self.do_handshake()
-            except (OSError, ValueError):
+        except BaseException:
+            try:
                 self.close()
-                raise
+            except OSError:
+                pass
+            raise
         return self
 
     def _new_sslobj(self) -> Any:
@@ -395,7 +395,12 @@ class SSLSocket(socket):
             incoming.write(data)
             return True
         # The body almost always arrived with its header: read it in the same step.
-        body = self._recv(left, timeout, deadline, msg) if left else b""
+        try:
+            body = self._recv(left, timeout, deadline, msg) if left else b""
+        except BaseException:  # a timeout, Ctrl-C...: keep the header, the stream stays whole
+            self._record_left = left
+            incoming.write(data)
+            raise
         if body is None:  # non-blocking, the body is still on its way
             self._record_left = left
             incoming.write(data)
