@@ -38,14 +38,13 @@ fn host_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     } else if let Ok(b) = obj.cast::<PyByteArray>() {
         b.to_vec()
     } else if let Ok(s) = obj.cast::<PyString>() {
-        let text = s.to_cow()?;
-        if text.is_ascii() {
-            text.as_bytes().to_vec()
-        } else {
-            let encoded = s
-                .call_method1("encode", ("idna",))
-                .map_err(|_| PyTypeError::new_err("encoding of hostname failed"))?;
-            encoded.cast::<PyBytes>()?.as_bytes().to_vec()
+        // CPython passes a plain ASCII str through and runs everything else (a str
+        // subclass, non-ASCII text, lone surrogates) through the idna codec.
+        match s.to_str() {
+            Ok(text) if s.is_exact_instance_of::<PyString>() && text.is_ascii() => {
+                text.as_bytes().to_vec()
+            }
+            _ => idna_encode(s)?,
         }
     } else {
         return Err(PyTypeError::new_err(format!(
@@ -59,6 +58,24 @@ fn host_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
         ));
     }
     Ok(bytes)
+}
+
+/// `PyUnicode_AsEncodedString(s, "idna", NULL)`; any failure reads as CPython words it.
+fn idna_encode(s: &Bound<'_, PyString>) -> PyResult<Vec<u8>> {
+    let failed = || PyTypeError::new_err("encoding of hostname failed");
+    // SAFETY: s is a str and the GIL is held; the result is a new reference or NULL.
+    let encoded = unsafe {
+        Bound::from_owned_ptr_or_err(
+            s.py(),
+            ffi::PyUnicode_AsEncodedString(s.as_ptr(), c"idna".as_ptr(), std::ptr::null()),
+        )
+    }
+    .map_err(|_| failed())?;
+    Ok(encoded
+        .cast::<PyBytes>()
+        .map_err(|_| failed())?
+        .as_bytes()
+        .to_vec())
 }
 
 fn family_mismatch() -> PyErr {
