@@ -1,9 +1,14 @@
 //! Socket addresses between Python's tuple/str/bytes forms and `socket2::SockAddr`,
 //! following CPython's `getsockaddrarg` (Python to C) and `makesockaddr` (C to Python).
 
+mod getargs;
+mod layout;
+mod linux;
+
 use std::ffi::{CStr, CString};
 use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{FromRawFd, RawFd};
 use std::os::raw::c_int;
 
 use pyo3::exceptions::{PyOSError, PyOverflowError, PyTypeError};
@@ -38,14 +43,13 @@ fn host_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     } else if let Ok(b) = obj.cast::<PyByteArray>() {
         b.to_vec()
     } else if let Ok(s) = obj.cast::<PyString>() {
-        let text = s.to_cow()?;
-        if text.is_ascii() {
-            text.as_bytes().to_vec()
-        } else {
-            let encoded = s
-                .call_method1("encode", ("idna",))
-                .map_err(|_| PyTypeError::new_err("encoding of hostname failed"))?;
-            encoded.cast::<PyBytes>()?.as_bytes().to_vec()
+        // CPython passes a plain ASCII str through and runs everything else (a str
+        // subclass, non-ASCII text, lone surrogates) through the idna codec.
+        match s.to_str() {
+            Ok(text) if s.is_exact_instance_of::<PyString>() && text.is_ascii() => {
+                text.as_bytes().to_vec()
+            }
+            _ => idna_encode(s)?,
         }
     } else {
         return Err(PyTypeError::new_err(format!(
@@ -59,6 +63,24 @@ fn host_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
         ));
     }
     Ok(bytes)
+}
+
+/// `PyUnicode_AsEncodedString(s, "idna", NULL)`; any failure reads as CPython words it.
+fn idna_encode(s: &Bound<'_, PyString>) -> PyResult<Vec<u8>> {
+    let failed = || PyTypeError::new_err("encoding of hostname failed");
+    // SAFETY: s is a str and the GIL is held; the result is a new reference or NULL.
+    let encoded = unsafe {
+        Bound::from_owned_ptr_or_err(
+            s.py(),
+            ffi::PyUnicode_AsEncodedString(s.as_ptr(), c"idna".as_ptr(), std::ptr::null()),
+        )
+    }
+    .map_err(|_| failed())?;
+    Ok(encoded
+        .cast::<PyBytes>()
+        .map_err(|_| failed())?
+        .as_bytes()
+        .to_vec())
 }
 
 fn family_mismatch() -> PyErr {
@@ -187,12 +209,98 @@ fn checked_port(port: c_int, caller: &str) -> PyResult<u16> {
     u16::try_from(port).map_err(|_| port_range_error(caller))
 }
 
-/// A Python address object for `family`, as `bind`, `connect`, `connect_ex` or `sendto`
-/// (named by `caller` in error messages) take it.
+/// The socket an address belongs to, as far as the address formats care: its family and
+/// protocol pick the format, and AF_PACKET/AF_CAN look interface names up on its descriptor.
+#[derive(Clone, Copy, Debug)]
+pub struct Owner {
+    pub fd: RawFd,
+    pub family: c_int,
+    pub proto: c_int,
+}
+
+impl Owner {
+    /// CPython's `getsockaddrlen`, which every call that receives an address runs before the
+    /// system call: the size the address is read into, or an error for an unknown family.
+    pub fn addrlen(&self) -> PyResult<usize> {
+        sockaddr_len(self.family).ok_or_else(|| PyOSError::new_err("getsockaddrlen: bad family"))
+    }
+}
+
+/// `sizeof` the address struct of `family`, for the families CPython knows on Linux.
+pub fn sockaddr_len(family: c_int) -> Option<usize> {
+    Some(match family {
+        libc::AF_UNIX => size_of::<libc::sockaddr_un>(),
+        libc::AF_INET | layout::AF_RDS => size_of::<libc::sockaddr_in>(),
+        libc::AF_INET6 => size_of::<libc::sockaddr_in6>(),
+        layout::AF_NETLINK => layout::NL_LEN,
+        layout::AF_PACKET => layout::LL_LEN,
+        layout::AF_VSOCK => layout::VM_LEN,
+        layout::AF_CAN => layout::CAN_LEN,
+        layout::AF_TIPC => layout::TIPC_LEN,
+        layout::AF_ALG => layout::ALG_LEN,
+        layout::AF_QIPCRTR => layout::QRTR_LEN,
+        _ => return None,
+    })
+}
+
+/// A SockAddr holding `bytes` (an address struct, family first).
+fn sockaddr_from_bytes(bytes: &[u8]) -> SockAddr {
+    let mut storage = SockAddrStorage::zeroed();
+    // SAFETY: sockaddr_storage is the storage's own type.
+    let raw = unsafe { storage.view_as::<libc::sockaddr_storage>() };
+    let len = bytes.len().min(size_of::<libc::sockaddr_storage>());
+    // SAFETY: raw is a sockaddr_storage, at least `len` writable bytes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            bytes.as_ptr(),
+            (raw as *mut libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    // SAFETY: the storage is initialised (zeroed, then filled) up to len bytes.
+    unsafe { SockAddr::new(storage, len as libc::socklen_t) }
+}
+
+/// All the bytes of an address's storage.
+fn storage_bytes(addr: &SockAddr) -> &[u8] {
+    // SAFETY: a SockAddr owns a whole sockaddr_storage.
+    unsafe {
+        std::slice::from_raw_parts(
+            addr.as_ptr().cast::<u8>(),
+            size_of::<libc::sockaddr_storage>(),
+        )
+    }
+}
+
+/// `addr` as CPython would have received it into a buffer of `limit` bytes: what lies past
+/// the buffer is not there (zeroed), while the length stays what the kernel reported.
+fn truncated(addr: &SockAddr, limit: usize) -> SockAddr {
+    let mut bytes = storage_bytes(addr).to_vec();
+    let end = limit.min(bytes.len());
+    bytes[end..].fill(0);
+    let mut copy = sockaddr_from_bytes(&bytes);
+    // SAFETY: the storage is fully initialised; the length is the kernel's, at most its size.
+    unsafe { copy.set_length(addr.len().min(bytes.len() as libc::socklen_t)) };
+    copy
+}
+
+/// A Python address object for an AF_INET, AF_INET6 or AF_UNIX socket.
 pub fn to_sockaddr(family: c_int, obj: &Bound<'_, PyAny>, caller: &str) -> PyResult<SockAddr> {
+    let owner = Owner {
+        fd: -1,
+        family,
+        proto: 0,
+    };
+    encode(&owner, obj, caller)
+}
+
+/// A Python address object for `owner`'s family, as `bind`, `connect`, `connect_ex`,
+/// `sendto` or `sendmsg` (named by `caller` in error messages) take it: `getsockaddrarg`.
+pub fn encode(owner: &Owner, obj: &Bound<'_, PyAny>, caller: &str) -> PyResult<SockAddr> {
     let py = obj.py();
-    match family {
-        libc::AF_INET => {
+    let raw = match owner.family {
+        // AF_RDS addresses are sockaddr_in, read as AF_INET ones (messages included).
+        libc::AF_INET | layout::AF_RDS => {
             let tuple = address_tuple(obj, caller, "AF_INET")?;
             if tuple.len() != 2 {
                 return Err(PyTypeError::new_err(
@@ -204,10 +312,10 @@ pub fn to_sockaddr(family: c_int, obj: &Bound<'_, PyAny>, caller: &str) -> PyRes
             let Resolved::V4(ip) = resolve(py, &host, libc::AF_INET)? else {
                 return Err(family_mismatch());
             };
-            Ok(SockAddr::from(SocketAddrV4::new(
+            return Ok(SockAddr::from(SocketAddrV4::new(
                 ip,
                 checked_port(port, caller)?,
-            )))
+            )));
         }
         libc::AF_INET6 => {
             let tuple = address_tuple(obj, caller, "AF_INET6")?;
@@ -235,13 +343,45 @@ pub fn to_sockaddr(family: c_int, obj: &Bound<'_, PyAny>, caller: &str) -> PyRes
                     "{caller}(): flowinfo must be 0-1048575."
                 )));
             }
-            Ok(SockAddr::from(SocketAddrV6::new(
+            return Ok(SockAddr::from(SocketAddrV6::new(
                 ip, port, flowinfo, scope_id,
-            )))
+            )));
         }
-        libc::AF_UNIX => unix_sockaddr(obj),
-        _ => Err(PyOSError::new_err(format!("{caller}(): bad family"))),
+        libc::AF_UNIX => return unix_sockaddr(obj),
+        layout::AF_NETLINK => linux::netlink(obj, caller)?,
+        layout::AF_PACKET => linux::packet(owner.fd, obj, caller)?,
+        layout::AF_VSOCK => linux::vsock(obj)?,
+        layout::AF_QIPCRTR => linux::qipcrtr(obj)?,
+        layout::AF_TIPC => linux::tipc(obj, caller)?,
+        layout::AF_CAN => linux::can(owner.fd, owner.proto, obj, caller)?,
+        layout::AF_ALG => linux::alg(obj, caller)?,
+        _ => return Err(PyOSError::new_err(format!("{caller}(): bad family"))),
+    };
+    Ok(sockaddr_from_bytes(&raw))
+}
+
+/// `accept` as CPython calls it: an AF_ALG socket gets no address buffer (the kernel would
+/// fail with ECONNABORTED), and its peer then reads as None.
+pub fn accept(fd: RawFd, owner: &Owner) -> std::io::Result<(socket2::Socket, SockAddr)> {
+    if owner.family != layout::AF_ALG {
+        return crate::fd::borrow(fd)?.accept();
     }
+    crate::fd::borrow(fd)?;
+    // SAFETY: no address buffer is passed; the new descriptor, if any, is ours.
+    let new = unsafe {
+        libc::accept4(
+            fd,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_CLOEXEC,
+        )
+    };
+    if new < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: accept4 returned a fresh descriptor nobody else owns.
+    let sock = unsafe { socket2::Socket::from_raw_fd(new) };
+    Ok((sock, sockaddr_from_bytes(&[])))
 }
 
 /// An AF_UNIX address: a str (file-system encoded) or bytes-like path; a leading NUL
@@ -282,11 +422,31 @@ pub fn unix_sockaddr_from_bytes(path: &[u8]) -> Option<SockAddr> {
     Some(unsafe { SockAddr::new(storage, len as libc::socklen_t) })
 }
 
-/// A C address as Python sees it (`makesockaddr`): None when the kernel gave no address.
+/// A C address as Python sees it, for callers with no Python socket (servers, aio).
 pub fn from_sockaddr(py: Python<'_>, addr: &SockAddr) -> PyResult<Py<PyAny>> {
+    let owner = Owner {
+        fd: -1,
+        family: c_int::from(addr.family()),
+        proto: 0,
+    };
+    decode(py, &owner, addr)
+}
+
+/// An address `owner` received, as Python sees it (`makesockaddr`, which goes by the
+/// family in the address): None when the kernel gave no address.
+pub fn decode(py: Python<'_>, owner: &Owner, addr: &SockAddr) -> PyResult<Py<PyAny>> {
     if addr.len() == 0 {
         return Ok(py.None());
     }
+    let clipped;
+    let addr = match sockaddr_len(owner.family) {
+        Some(limit) if (addr.len() as usize) > limit => {
+            clipped = truncated(addr, limit);
+            &clipped
+        }
+        _ => addr,
+    };
+    let raw = storage_bytes(addr);
     match c_int::from(addr.family()) {
         libc::AF_INET => {
             let v4 = addr.as_socket_ipv4().expect("AF_INET address");
@@ -315,6 +475,13 @@ pub fn from_sockaddr(py: Python<'_>, addr: &SockAddr) -> PyResult<Py<PyAny>> {
             }?;
             Ok(text.unbind())
         }
+        layout::AF_NETLINK => linux::read_netlink(py, raw),
+        layout::AF_PACKET => linux::read_packet(py, owner.fd, raw),
+        layout::AF_VSOCK => linux::read_vsock(py, raw),
+        layout::AF_QIPCRTR => linux::read_qipcrtr(py, raw),
+        layout::AF_TIPC => linux::read_tipc(py, raw),
+        layout::AF_CAN => linux::read_can(py, owner.fd, owner.proto, raw),
+        layout::AF_ALG => linux::read_alg(py, raw),
         family => {
             // Unknown families come back as (family, raw sa_data), as in CPython.
             // SAFETY: every sockaddr starts with the generic header.
@@ -327,7 +494,9 @@ pub fn from_sockaddr(py: Python<'_>, addr: &SockAddr) -> PyResult<Py<PyAny>> {
 
 /// The path bytes of an AF_UNIX address, and whether it is in the abstract namespace.
 pub fn unix_path(addr: &SockAddr) -> (&[u8], bool) {
-    let len = (addr.len() as usize).saturating_sub(SUN_PATH_OFFSET);
+    let len = (addr.len() as usize)
+        .saturating_sub(SUN_PATH_OFFSET)
+        .min(SUN_PATH_LEN);
     // SAFETY: the storage holds a sockaddr_un with at least `len` path bytes.
     let sun = unsafe { &*(addr.as_ptr() as *const libc::sockaddr_un) };
     let path = unsafe { std::slice::from_raw_parts(sun.sun_path.as_ptr() as *const u8, len) };
@@ -393,6 +562,45 @@ mod tests {
     fn empty_unix_path_is_autobind() {
         let addr = unix_sockaddr_from_bytes(b"").unwrap();
         assert_eq!(addr.len() as usize, SUN_PATH_OFFSET);
+    }
+
+    #[test]
+    fn address_sizes_follow_getsockaddrlen() {
+        assert_eq!(sockaddr_len(libc::AF_UNIX), Some(110));
+        assert_eq!(sockaddr_len(libc::AF_INET), Some(16));
+        assert_eq!(sockaddr_len(layout::AF_RDS), Some(16));
+        assert_eq!(sockaddr_len(libc::AF_INET6), Some(28));
+        assert_eq!(sockaddr_len(layout::AF_NETLINK), Some(12));
+        assert_eq!(sockaddr_len(layout::AF_PACKET), Some(20));
+        assert_eq!(sockaddr_len(layout::AF_VSOCK), Some(16));
+        assert_eq!(sockaddr_len(layout::AF_CAN), Some(24));
+        assert_eq!(sockaddr_len(layout::AF_TIPC), Some(16));
+        assert_eq!(sockaddr_len(layout::AF_ALG), Some(88));
+        assert_eq!(sockaddr_len(layout::AF_QIPCRTR), Some(12));
+        assert_eq!(sockaddr_len(libc::AF_UNSPEC), None);
+        assert_eq!(sockaddr_len(99), None);
+        for family in [libc::AF_UNIX, libc::AF_INET6, layout::AF_ALG] {
+            let len = sockaddr_len(family).unwrap();
+            assert!(len <= size_of::<libc::sockaddr_storage>());
+        }
+    }
+
+    #[test]
+    fn raw_addresses_keep_their_bytes_and_length() {
+        let addr = sockaddr_from_bytes(&layout::netlink(5, 6));
+        assert_eq!(addr.len() as usize, layout::NL_LEN);
+        assert_eq!(c_int::from(addr.family()), layout::AF_NETLINK);
+        assert_eq!(layout::read_netlink(storage_bytes(&addr)), (5, 6));
+        assert_eq!(sockaddr_from_bytes(&[]).len(), 0);
+    }
+
+    #[test]
+    fn truncation_keeps_the_length_and_drops_what_did_not_fit() {
+        let addr = unix_sockaddr_from_bytes(b"/tmp/abcdefghijklmnop").unwrap();
+        let cut = truncated(&addr, 16);
+        assert_eq!(cut.len(), addr.len());
+        assert_eq!(unix_path(&cut), (&b"/tmp/abcdefghi"[..], false));
+        assert_eq!(unix_path(&truncated(&addr, 200)), unix_path(&addr));
     }
 
     #[test]

@@ -153,7 +153,23 @@ impl Socket {
     }
 
     fn target(&self, address: &Bound<'_, PyAny>, caller: &str) -> PyResult<SockAddr> {
-        addr::to_sockaddr(self.family(), address, caller)
+        addr::encode(&self.addr_owner(), address, caller)
+    }
+
+    /// What the address formats need to know about this socket.
+    fn addr_owner(&self) -> addr::Owner {
+        addr::Owner {
+            fd: self.fd(),
+            family: self.family(),
+            proto: self.proto.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The owner for a call that receives an address, checked first as CPython does.
+    fn receiving(&self) -> PyResult<addr::Owner> {
+        let owner = self.addr_owner();
+        owner.addrlen()?;
+        Ok(owner)
     }
 }
 
@@ -383,8 +399,9 @@ impl Socket {
 
     /// `(fd, address)` of a new connection; `socket.accept()` wraps the descriptor.
     fn _accept(&self, py: Python<'_>) -> PyResult<(RawFd, Py<PyAny>)> {
-        let (sock, peer) = self.call(py, Interest::Read, |fd| fd::borrow(fd)?.accept())?;
-        let peer = addr::from_sockaddr(py, &peer)?;
+        let owner = self.receiving()?;
+        let (sock, peer) = self.call(py, Interest::Read, |fd| addr::accept(fd, &owner))?;
+        let peer = addr::decode(py, &owner, &peer)?;
         Ok((sock.into_raw_fd(), peer))
     }
 
@@ -470,6 +487,7 @@ impl Socket {
         if len < 0 {
             return Err(negative("recvfrom"));
         }
+        let owner = self.receiving()?;
         let mut sender = None;
         let data = bytes_filled_by(py, len, |buf| {
             let (got, from) = self.call(py, Interest::Read, |fd| {
@@ -478,7 +496,7 @@ impl Socket {
             sender = Some(from);
             Ok(got)
         })?;
-        let sender = addr::from_sockaddr(py, &sender.expect("set on success"))?;
+        let sender = addr::decode(py, &owner, &sender.expect("set on success"))?;
         Ok((data, sender))
     }
 
@@ -505,11 +523,12 @@ impl Socket {
             }
             n => n,
         };
+        let owner = self.receiving()?;
         let buf = &mut held.as_mut_slice()[..len];
         let (got, from) = self.call(py, Interest::Read, |fd| {
             fd::borrow(fd)?.recv_from_with_flags(as_uninit(buf), flags)
         })?;
-        Ok((got, addr::from_sockaddr(py, &from)?))
+        Ok((got, addr::decode(py, &owner, &from)?))
     }
 
     #[pyo3(signature = (*args, **kwargs))]
@@ -606,19 +625,21 @@ impl Socket {
     }
 
     fn getsockname(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let owner = self.receiving()?;
         let fd = self.fd();
         let local = py
             .detach(|| fd::borrow(fd)?.local_addr())
             .map_err(errors::from_io)?;
-        addr::from_sockaddr(py, &local)
+        addr::decode(py, &owner, &local)
     }
 
     fn getpeername(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let owner = self.receiving()?;
         let fd = self.fd();
         let peer = py
             .detach(|| fd::borrow(fd)?.peer_addr())
             .map_err(errors::from_io)?;
-        addr::from_sockaddr(py, &peer)
+        addr::decode(py, &owner, &peer)
     }
 
     /// `sendmsg(buffers[, ancdata[, flags[, address]]])`: scatter/gather send with
@@ -658,6 +679,7 @@ impl Socket {
         if len < 0 {
             return Err(msg::negative_size("recvmsg"));
         }
+        let owner = self.receiving()?;
         let ancbufsize = msg_ancbufsize(ancbufsize)?;
         let mut data = vec![0u8; len as usize];
         let received = self.call(py, Interest::Read, |fd| {
@@ -665,7 +687,7 @@ impl Socket {
         })?;
         data.truncate(received.len);
         let ancdata = msg::decode_ancillary(py, &received.control)?;
-        let address = addr::from_sockaddr(py, &received.address)?;
+        let address = addr::decode(py, &owner, &received.address)?;
         PyTuple::new(
             py,
             [
@@ -689,13 +711,14 @@ impl Socket {
         let mut held = msg::recv_buffers(&args.get_item(0)?)?;
         let ancbufsize = args::opt(args, 1).map_or(Ok(0), |a| args::ssize(&a))?;
         let flags = args::flags(args::opt(args, 2).as_ref())?;
+        let owner = self.receiving()?;
         let ancbufsize = msg_ancbufsize(ancbufsize)?;
         let mut buffers: Vec<&mut [u8]> = held.iter_mut().map(|b| b.as_mut_slice()).collect();
         let received = self.call(py, Interest::Read, |fd| {
             msg::recvmsg(fd, &mut buffers, ancbufsize, flags)
         })?;
         let ancdata = msg::decode_ancillary(py, &received.control)?;
-        let address = addr::from_sockaddr(py, &received.address)?;
+        let address = addr::decode(py, &owner, &received.address)?;
         PyTuple::new(
             py,
             [
