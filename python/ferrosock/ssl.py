@@ -23,6 +23,7 @@ the bytes that follow the peer's ``close_notify`` are still in the socket.
 
 from __future__ import annotations
 
+import _ssl
 import errno as _errno
 import socket as _std
 import ssl as _stdssl
@@ -74,6 +75,8 @@ def _error_location(op: str) -> str:
     try:
         if op == "write":
             obj.write(b"x")
+        elif op == "read":
+            obj.read(1)
         else:
             getattr(obj, op)()
     except _SSLError as exc:
@@ -84,6 +87,67 @@ def _error_location(op: str) -> str:
 
 
 _locations: dict[str, str] = {}
+
+
+_PEER_GONE = (_errno.EPIPE, _errno.ECONNRESET)
+
+
+def _socket_errors_are_eof() -> bool:
+    """Whether this ``_ssl`` reports a failed socket read or write as ``SSLEOFError``.
+
+    CPython 3.10 to 3.12 call OpenSSL's ``SSL_read_ex``/``SSL_write_ex``, whose failure
+    returns 0, and take that 0 for an EOF: a read or write whose system call fails raises
+    ``SSLEOFError('EOF occurred in violation of protocol')``; 3.9 and 3.13 raise the system
+    call's ``OSError``, and so do ``do_handshake`` and ``unwrap`` everywhere. Learnt once,
+    from a real stdlib write (which starts a handshake) to a closed peer.
+    """
+    known = _locations.get("socket-errors")
+    if known is None:
+        import _socket
+
+        class _Probe(_socket.socket):  # weakly referenceable, as _ssl needs
+            pass
+
+        a, b = (_Probe(fileno=fd.detach()) for fd in _socket.socketpair())
+        b.close()
+        try:
+            ctx = _stdssl.SSLContext(_stdssl.PROTOCOL_TLS_CLIENT)
+            obj = ctx._wrap_socket(a, False, "localhost")  # type: ignore[attr-defined]
+            try:
+                obj.write(b"x")
+                known = "os"
+            except _stdssl.SSLEOFError:
+                known = "eof"
+            except OSError:
+                known = "os"
+        finally:
+            a.close()
+        _locations["socket-errors"] = known
+    return known == "eof"
+
+
+def _socket_failure(exc: OSError, op: str) -> OSError:
+    """What the stdlib raises when the socket under TLS operation ``op`` fails with ``exc``."""
+    if op not in ("read", "write") or exc.errno is None:
+        return exc
+    if isinstance(exc, (_SSLError, _std.timeout, BlockingIOError)):
+        return exc
+    if not _socket_errors_are_eof():
+        return exc
+    loc = _locations.get(op) or _locations.setdefault(op, _error_location(op))
+    err = _stdssl.SSLEOFError(_ssl.SSL_ERROR_EOF, f"EOF occurred in violation of protocol {loc}")
+    err.reason = None  # type: ignore[attr-defined]
+    err.library = None  # type: ignore[attr-defined]
+    return err
+
+
+def _bad_length() -> _SSLError:
+    """OpenSSL's refusal of a write shorter than the one it still has pending."""
+    loc = _locations.get("write") or _locations.setdefault("write", _error_location("write"))
+    err = _SSLError(_ssl.SSL_ERROR_SSL, f"[SSL: BAD_LENGTH] bad length {loc}")
+    err.reason = "BAD_LENGTH"  # type: ignore[attr-defined]
+    err.library = "SSL"  # type: ignore[attr-defined]
+    return err
 
 
 def _handshake_timeout_message() -> str:
@@ -119,7 +183,7 @@ def _want_write(op: str) -> _WantWrite:
     loc = _locations.get(op)
     if loc is None:
         loc = _locations[op] = _error_location(op)
-    err = _WantWrite(_stdssl.SSL_ERROR_WANT_WRITE, f"The operation did not complete (write) {loc}")
+    err = _WantWrite(_ssl.SSL_ERROR_WANT_WRITE, f"The operation did not complete (write) {loc}")
     err.reason = None  # type: ignore[attr-defined]
     err.library = None  # type: ignore[attr-defined]
     return err
@@ -273,6 +337,7 @@ class SSLSocket(socket):
         self._header = b""  # a record header read in part
         self._unsent = b""  # ciphertext a non-blocking send could not take yet
         self._unsent_len = 0  # the plaintext length a pending write() will report
+        self._failed_write: Any = None  # the data of a write whose sending failed
         self._steady = False
         return self._context._wrap_bio(
             self._incoming,
@@ -317,7 +382,11 @@ class SSLSocket(socket):
             return True
         self._unsent = b""
         if timeout is None:
-            _raw_sendall(self, data)
+            try:
+                _raw_sendall(self, data)
+            except OSError:
+                self._unsent = data  # kept for a retry, as OpenSSL keeps a refused record
+                raise
         elif timeout == 0:
             sent = 0
             try:
@@ -327,7 +396,13 @@ class SSLSocket(socket):
                 self._unsent = data[sent:]
                 return False
         else:
-            self._sock_call(_raw_sendall, data, timeout, deadline, msg)
+            try:
+                self._sock_call(_raw_sendall, data, timeout, deadline, msg)
+            except _std.timeout:
+                raise
+            except OSError:
+                self._unsent = data
+                raise
         return True
 
     def _flush_quietly(self) -> None:
@@ -426,27 +501,48 @@ class SSLSocket(socket):
         """
         timeout = _raw_gettimeout(self)
         deadline = 0.0 if timeout is None or timeout == 0 else _monotonic() + timeout
-        if self._unsent and not self._flush(timeout, deadline, msg) and op_name != "read":
-            raise _want_write(op_name)
-        if prefill and not self._incoming.pending and not self._incoming.eof:
-            # Steady state, nothing buffered: the engine would only ask for a record.
-            if not self._fill(timeout, deadline, msg):
-                prefill = False  # non-blocking and empty: let the engine raise its own error
+        incoming = self._incoming
+        try:
+            if self._unsent and not self._flush(timeout, deadline, msg) and op_name != "read":
+                raise _want_write(op_name)
+            if prefill and not incoming.pending and not incoming.eof:
+                # Steady state, nothing buffered: the engine would only ask for a record.
+                self._fill(timeout, deadline, msg)
+        except OSError as exc:
+            raise _socket_failure(exc, op_name) from None
         while True:
             try:
                 result = op(*args)
             except _WantRead:
-                if not self._flush(timeout, deadline, msg):
-                    raise _want_write(op_name) from None
-                if self._incoming.eof or not self._fill(timeout, deadline, msg):
+                try:
+                    if not self._flush(timeout, deadline, msg):
+                        raise _want_write(op_name) from None
+                    if incoming.eof or not self._fill(timeout, deadline, msg):
+                        raise
+                except _SSLError:
                     raise
+                except OSError as exc:
+                    raise _socket_failure(exc, op_name) from None
                 continue
             except _SSLError:
                 self._flush_quietly()
                 raise
-            if self._outgoing.pending and not self._flush(timeout, deadline, msg):
-                if op_name != "read":
-                    raise _want_write(op_name)
+            if self._outgoing.pending:
+                try:
+                    if not self._flush(timeout, deadline, msg) and op_name != "read":
+                        raise _want_write(op_name)
+                except _SSLError:
+                    raise
+                except OSError as exc:
+                    if op_name == "write":
+                        self._failed_write = args[0]
+                    elif exc.errno in _PEER_GONE and (op_name == "read" or self.server_side):
+                        # What a read or a server's handshake writes on its own (session
+                        # tickets) is dropped when the peer has gone: OpenSSL ignores that
+                        # failure too.
+                        self._unsent = b""
+                        return result
+                    raise _socket_failure(exc, op_name) from None
             return result
 
     # -- the ssl.SSLSocket API -----------------------------------------------------------------
@@ -499,21 +595,44 @@ class SSLSocket(socket):
             return done
         if type(data) is bytes:
             size = len(data)
-            if size <= _WRITE_CHUNK:
-                return self._write_chunk(sslobj, data, size)
-        with memoryview(data) as view:
-            size = view.nbytes
-            if size <= _WRITE_CHUNK:
-                return self._write_chunk(sslobj, data, size)
+        else:
+            with memoryview(data) as view:
+                size = view.nbytes
+        if self._failed_write is not None:
+            return self._retry_failed_write(size)
+        if size <= _WRITE_CHUNK:
+            return self._write_chunk(sslobj, data, size)
+        with memoryview(data) as view, view.cast("B") as flat:
             if _raw_gettimeout(self) == 0:
                 # Non-blocking: one chunk; send() may report less than it was given.
-                with view.cast("B") as flat:
-                    return self._write_chunk(sslobj, flat[:_WRITE_CHUNK], _WRITE_CHUNK)
-            with view.cast("B") as flat:
-                for start in range(0, size, _WRITE_CHUNK):
-                    piece = flat[start : start + _WRITE_CHUNK]
-                    self._io(sslobj.write, (piece,), "write", _WRITE_TIMEOUT)
-            return size
+                return self._write_chunk(sslobj, flat[:_WRITE_CHUNK], _WRITE_CHUNK)
+            for start in range(0, size, _WRITE_CHUNK):
+                self._io(
+                    sslobj.write, (flat[start : start + _WRITE_CHUNK],), "write", _WRITE_TIMEOUT
+                )
+        return size
+
+    def _retry_failed_write(self, size: int) -> int:
+        """A write after one whose ciphertext the socket refused, as OpenSSL treats it.
+
+        OpenSSL keeps the refused record and expects the same write again: a shorter one is
+        ``BAD_LENGTH``; otherwise the record is sent again (and fails again if the peer is gone).
+        """
+        with memoryview(self._failed_write) as view:
+            pending = view.nbytes
+        if size < pending:
+            raise _bad_length()
+        timeout = _raw_gettimeout(self)
+        deadline = 0.0 if not timeout else _monotonic() + timeout
+        try:
+            if not self._flush(timeout, deadline, _WRITE_TIMEOUT):
+                raise _want_write("write")
+        except _SSLError:
+            raise
+        except OSError as exc:
+            raise _socket_failure(exc, "write") from None
+        self._failed_write = None
+        return pending
 
     def _write_chunk(self, sslobj: Any, data: Any, size: int) -> int:
         try:
