@@ -31,13 +31,13 @@ $(VENV)/.ferrosock-built: $(STAMP) $(SOURCES)
 build: $(VENV)/.ferrosock-built ## Build the extension (release) into .venv
 
 .PHONY: system-deps
-system-deps: ## Install the non-Python peers the tests use (socat, nc), where allowed
-	@{ command -v socat && command -v nc; } >/dev/null 2>&1 || { \
+system-deps: ## Install the non-Python peers the tests use (socat, nc, openssl), where allowed
+	@{ command -v socat && command -v nc && command -v openssl; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	      apt-get install -y -qq socat netcat-openbsd >/dev/null) \
-	      || echo "warning: could not install socat/nc; tests that need them will skip"; \
-	  else echo "warning: socat/nc not installed and not root; tests that need them will skip"; fi; }
+	      apt-get install -y -qq socat netcat-openbsd openssl >/dev/null) \
+	      || echo "warning: could not install socat/nc/openssl; tests that need them will skip"; \
+	  else echo "warning: socat/nc/openssl not installed and not root; tests that need them will skip"; fi; }
 
 .PHONY: demo
 demo: build ## Set up and run the side-by-side demo (every lesson, std vs rust)
