@@ -1,20 +1,38 @@
 """``python -m ferrosock.bench``: the stdlib ``socket`` and ferrosock, measured side by side.
 
 Benchmarks are a command, not tests. Each suite is a module with a ``NAME``, a one-line
-``SUMMARY`` and ``run(settings, progress) -> list[WorkloadResult]``; :data:`SUITES` lists them in
-the order ``python -m ferrosock.bench`` runs them.
+``SUMMARY`` and ``run(settings, progress) -> list[WorkloadResult]`` (or ``list[Table]`` with
+``PLACES_ITSELF``), and optionally ``check() -> str | None``: why it cannot run here, asked
+before any suite runs. :data:`SUITES` lists them in the order ``python -m ferrosock.bench`` runs
+them.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from . import aio_suite, echo_suite, framing_suite, scale_suite, socket_suite, udp_suite
+from . import (
+    aio_suite,
+    echo_suite,
+    framing_suite,
+    scale_suite,
+    socket_suite,
+    tls_suite,
+    udp_suite,
+)
 from ._results import CONTENDERS, Settings, WorkloadResult
 
 SUITES: dict[str, ModuleType] = {
     suite.NAME: suite
-    for suite in (socket_suite, echo_suite, udp_suite, aio_suite, framing_suite, scale_suite)
+    for suite in (
+        socket_suite,
+        tls_suite,
+        echo_suite,
+        udp_suite,
+        aio_suite,
+        framing_suite,
+        scale_suite,
+    )
 }
 
 __all__ = ["SUITES", "CONTENDERS", "Settings", "WorkloadResult"]

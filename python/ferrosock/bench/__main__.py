@@ -98,6 +98,15 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(line, file=sys.stderr, flush=True)
 
+    # A suite that cannot run here (say, tls without the openssl command) stops the command
+    # before any suite has run, rather than after the others' minutes of measuring.
+    for name in dict.fromkeys(names):
+        check = getattr(SUITES[name], "check", None)
+        problem = check() if check is not None else None
+        if problem:
+            print(f"python -m ferrosock.bench {name}: {problem}", file=sys.stderr)
+            return 1
+
     results: dict[str, list[WorkloadResult]] = {}
     tables: dict[str, list[Table]] = {}
     for name in dict.fromkeys(names):
