@@ -544,12 +544,16 @@ impl Socket {
         // One deadline for the whole call; no clock reads at all without a timeout.
         let start = (timeout.0 > 0).then(Instant::now);
         let fd = self.fd();
+        let mut first = true;
         loop {
+            // As CPython: the first send gets the whole timeout, later ones what is left.
             let left = match start.and_then(|start| blocking::remaining(timeout, start)) {
+                _ if first => timeout,
                 Some(Timeout(0)) => return Err(errors::timed_out()),
                 Some(left) => left,
                 None => timeout,
             };
+            first = false;
             let sent = sock_call(py, fd, left, Interest::Write, false, |fd| {
                 fd::borrow(fd)?.send_with_flags(rest, flags)
             })?;
