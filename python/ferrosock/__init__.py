@@ -52,7 +52,7 @@ from socket import (
     timeout,
 )
 
-from . import _native
+from . import _functions, _native
 from ._functions import create_connection, create_server, fromfd, has_dualstack_ipv6, socketpair
 from ._native import dup, getdefaulttimeout, setdefaulttimeout
 from ._patch import is_patched as is_patched
@@ -62,6 +62,8 @@ from ._patch import unpatch as unpatch
 from ._sockobj import SocketIO, SocketType, socket
 
 __version__: str = _native.__version__
+
+_functions._remember_own()
 
 # Every constant of the platform's socket module (AF_*, SOCK_*, SOL_*, SO_*, IPPROTO_*, TCP_*,
 # SHUT_*, MSG_*, ...), as the stdlib's own objects: enum members where the stdlib has them.
