@@ -263,12 +263,33 @@ pub fn keywords<'py>(
 }
 
 fn reject_keywords(method: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+    reject_keywords_of(&format!("socket.{method}"), kwargs)
+}
+
+/// `qualname() takes no keyword arguments`, CPython's words for a function without keywords.
+pub fn reject_keywords_of(qualname: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
     match kwargs {
         Some(kw) if !kw.is_empty() => Err(PyTypeError::new_err(format!(
-            "socket.{method}() takes no keyword arguments"
+            "{qualname}() takes no keyword arguments"
         ))),
         _ => Ok(()),
     }
+}
+
+/// A module function taking exactly one object (`METH_O`), named `_socket.name` as there.
+pub fn single_of<'py>(
+    qualname: &str,
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    reject_keywords_of(qualname, kwargs)?;
+    if args.len() != 1 {
+        return Err(PyTypeError::new_err(format!(
+            "{qualname}() takes exactly one argument ({} given)",
+            args.len()
+        )));
+    }
+    args.get_item(0)
 }
 
 /// A positional-only method's arguments, checked as `PyArg_ParseTuple` reports arity errors.

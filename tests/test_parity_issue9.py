@@ -638,3 +638,23 @@ def test_socketpair_arguments(mod, position, label):
         return "made"
 
     assert_parity(case, mod)
+
+
+MODULE_CALLS = {
+    "dup()": lambda m: m.dup(),
+    "dup(1, 2)": lambda m: m.dup(1, 2),
+    "dup(x=1)": lambda m: m.dup(x=1),
+    "dup(None)": lambda m: m.dup(None),
+    "dup(2**70)": lambda m: m.dup(2**70),
+    "getdefaulttimeout(1)": lambda m: m.getdefaulttimeout(1),
+    "getdefaulttimeout(x=1)": lambda m: m.getdefaulttimeout(x=1),
+    "setdefaulttimeout()": lambda m: m.setdefaulttimeout(),
+    "setdefaulttimeout(x=1)": lambda m: m.setdefaulttimeout(x=1),
+    "setdefaulttimeout(Decimal)": lambda m: m.setdefaulttimeout(decimal.Decimal(1)),
+    "setdefaulttimeout(array)": lambda m: m.setdefaulttimeout(array.array("b")),
+}
+
+
+@pytest.mark.parametrize("case", MODULE_CALLS.values(), ids=MODULE_CALLS.keys())
+def test_module_function_arguments(mod, case):
+    assert_parity(case, mod)

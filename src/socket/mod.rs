@@ -916,8 +916,10 @@ impl Socket {
 
 /// `_socket.dup`: a non-inheritable duplicate of a descriptor.
 #[pyfunction]
-pub fn dup(fd: &Bound<'_, PyAny>) -> PyResult<RawFd> {
-    let fd = RawFd::try_from(args::c_long(fd)?).map_err(|_| errors::os_error(libc::EBADF))?;
+#[pyo3(signature = (*args, **kwargs))]
+pub fn dup(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<RawFd> {
+    let fd = args::single_of("_socket.dup", args, kwargs)?;
+    let fd = RawFd::try_from(args::c_long(&fd)?).map_err(|_| errors::os_error(libc::EBADF))?;
     let copy = fd::borrow(fd)
         .and_then(|s| s.try_clone())
         .map_err(errors::from_io)?;
@@ -943,13 +945,31 @@ pub fn socketpair_fds(
     Ok((a.into_raw_fd(), b.into_raw_fd()))
 }
 
+/// `METH_NOARGS` and `METH_O` as `_socket`'s, so wrong calls read the same.
 #[pyfunction]
-pub fn getdefaulttimeout(py: Python<'_>) -> Py<PyAny> {
-    timeout::to_python(py, timeout::default_timeout())
+#[pyo3(signature = (*args, **kwargs))]
+pub fn getdefaulttimeout(
+    py: Python<'_>,
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Py<PyAny>> {
+    args::reject_keywords_of("_socket.getdefaulttimeout", kwargs)?;
+    if !args.is_empty() {
+        return Err(PyTypeError::new_err(format!(
+            "_socket.getdefaulttimeout() takes no arguments ({} given)",
+            args.len()
+        )));
+    }
+    Ok(timeout::to_python(py, timeout::default_timeout()))
 }
 
 #[pyfunction]
-pub fn setdefaulttimeout(value: &Bound<'_, PyAny>) -> PyResult<()> {
-    timeout::set_default_timeout(timeout::parse(value)?);
+#[pyo3(signature = (*args, **kwargs))]
+pub fn setdefaulttimeout(
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<()> {
+    let value = args::single_of("_socket.setdefaulttimeout", args, kwargs)?;
+    timeout::set_default_timeout(timeout::parse(&value)?);
     Ok(())
 }
