@@ -27,6 +27,24 @@ pub fn c_int(obj: &Bound<'_, PyAny>) -> PyResult<c_int> {
     Ok(value as c_int)
 }
 
+/// Argument Clinic's `int` (CPython's `_PyLong_AsInt`): one message for any overflow.
+pub fn clinic_int(obj: &Bound<'_, PyAny>) -> PyResult<c_int> {
+    let mut overflow: c_int = 0;
+    // SAFETY: obj is a valid object and we hold the GIL.
+    let value = unsafe { ffi::PyLong_AsLongAndOverflow(obj.as_ptr(), &mut overflow) };
+    if value == -1 {
+        if let Some(err) = PyErr::take(obj.py()) {
+            return Err(err);
+        }
+    }
+    match c_int::try_from(value) {
+        Ok(value) if overflow == 0 => Ok(value),
+        _ => Err(PyOverflowError::new_err(
+            "Python int too large to convert to C int",
+        )),
+    }
+}
+
 /// `PyLong_AsLong`: a C long, through `__index__`.
 pub fn c_long(obj: &Bound<'_, PyAny>) -> PyResult<c_long> {
     // SAFETY: obj is a valid object and we hold the GIL.
@@ -86,7 +104,7 @@ impl<'py> HeldBuffer<'py> {
         Self::get(obj, ffi::PyBUF_WRITABLE).map_err(|_| {
             PyTypeError::new_err(format!(
                 "{func}() argument 1 must be read-write bytes-like object, not {}",
-                type_name(obj)
+                arg_type_name(obj)
             ))
         })
     }
@@ -142,12 +160,26 @@ impl Drop for HeldBuffer<'_> {
     }
 }
 
-/// `type(obj).__name__`, as CPython's messages print it.
+/// The type's `tp_name`, as CPython's `%.200s` messages print it: `decimal.Decimal` and
+/// `array.array` for C types, the bare name for classes written in Python.
 pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "object".to_owned())
+    // SAFETY: every type has a NUL-terminated tp_name that lives as long as the type, which
+    // `obj` keeps alive while we copy it.
+    unsafe {
+        let tp = ffi::Py_TYPE(obj.as_ptr());
+        std::ffi::CStr::from_ptr((*tp).tp_name)
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// The type as `PyArg_Parse`'s "must be X, not Y" messages name it: `None` for None.
+pub fn arg_type_name(obj: &Bound<'_, PyAny>) -> String {
+    if obj.is_none() {
+        "None".to_owned()
+    } else {
+        type_name(obj)
+    }
 }
 
 fn plural(n: usize) -> &'static str {
@@ -158,13 +190,106 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
+/// `PyArg_ParseTupleAndKeywords` for a method whose parameters are all positional-or-keyword:
+/// `names` in order, the first `required` of them required. `convert(i, value)` is called for
+/// each given argument in order, as CPython converts them, so the first bad argument's error
+/// wins; then unknown or duplicated keywords are reported with CPython's messages.
+pub fn keywords<'py>(
+    method: &str,
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+    names: &[&str],
+    required: usize,
+    mut convert: impl FnMut(usize, &Bound<'py, PyAny>) -> PyResult<()>,
+) -> PyResult<()> {
+    let nargs = args.len();
+    let mut nkwargs = kwargs.map_or(0, |kw| kw.len());
+    if nargs + nkwargs > names.len() {
+        return Err(PyTypeError::new_err(format!(
+            "{method}() takes at most {} {}argument{} ({} given)",
+            names.len(),
+            if nargs == 0 { "keyword " } else { "" },
+            plural(names.len()),
+            nargs + nkwargs
+        )));
+    }
+    for (i, name) in names.iter().enumerate() {
+        let value = if i < nargs {
+            Some(args.get_item(i)?)
+        } else if nkwargs > 0 {
+            let found = kwargs.map(|kw| kw.get_item(name)).transpose()?.flatten();
+            if found.is_some() {
+                nkwargs -= 1;
+            }
+            found
+        } else {
+            None
+        };
+        match value {
+            Some(value) => convert(i, &value)?,
+            None if i < required => {
+                return Err(PyTypeError::new_err(format!(
+                    "{method}() missing required argument '{name}' (pos {})",
+                    i + 1
+                )))
+            }
+            None if nkwargs == 0 => return Ok(()),
+            None => {}
+        }
+    }
+    let Some(kw) = kwargs.filter(|_| nkwargs > 0) else {
+        return Ok(());
+    };
+    for (i, name) in names.iter().enumerate().take(nargs) {
+        if kw.get_item(name)?.is_some() {
+            return Err(PyTypeError::new_err(format!(
+                "argument for {method}() given by name ('{name}') and position ({})",
+                i + 1
+            )));
+        }
+    }
+    for key in kw.keys() {
+        let Ok(key) = key.cast::<pyo3::types::PyString>() else {
+            return Err(PyTypeError::new_err("keywords must be strings"));
+        };
+        let key = key.to_string_lossy();
+        if !names.contains(&key.as_ref()) {
+            return Err(PyTypeError::new_err(format!(
+                "'{key}' is an invalid keyword argument for {method}()"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn reject_keywords(method: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+    reject_keywords_of(&format!("socket.{method}"), kwargs)
+}
+
+/// `qualname() takes no keyword arguments`, CPython's words for a function without keywords.
+pub fn reject_keywords_of(qualname: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
     match kwargs {
         Some(kw) if !kw.is_empty() => Err(PyTypeError::new_err(format!(
-            "socket.{method}() takes no keyword arguments"
+            "{qualname}() takes no keyword arguments"
         ))),
         _ => Ok(()),
     }
+}
+
+/// A module function taking exactly one object (`METH_O`), named `_socket.name` as there.
+pub fn single_of<'py>(
+    qualname: &str,
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    reject_keywords_of(qualname, kwargs)?;
+    if args.len() != 1 {
+        return Err(PyTypeError::new_err(format!(
+            "{qualname}() takes exactly one argument ({} given)",
+            args.len()
+        )));
+    }
+    args.get_item(0)
 }
 
 /// A positional-only method's arguments, checked as `PyArg_ParseTuple` reports arity errors.

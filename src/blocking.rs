@@ -69,16 +69,29 @@ where
     T: Send,
 {
     let limit = timeout.duration();
-    let deadline = limit.map(|t| Instant::now() + t);
+    let mut deadline = None;
     loop {
         if limit.is_some() || connect {
+            // As CPython: the first wait is the whole timeout (poll rounds it up to a
+            // millisecond, so even 1 ns gives the call its chance); later ones what is left,
+            // and a deadline already past is a timeout without another poll.
+            let wait = match (limit, deadline) {
+                (None, _) => None,
+                (Some(limit), None) => {
+                    deadline = Some(Instant::now() + limit);
+                    Some(limit)
+                }
+                (Some(_), Some(deadline)) => {
+                    let now = Instant::now();
+                    if now > deadline {
+                        return Err(Failure::TimedOut);
+                    }
+                    Some(deadline - now)
+                }
+            };
             // A closed socket skips the wait, so the call itself reports EBADF.
             if fd >= 0 {
-                let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-                if remaining == Some(Duration::ZERO) {
-                    return Err(Failure::TimedOut);
-                }
-                match py.detach(|| fd::poll(fd, interest, remaining)) {
+                match py.detach(|| fd::poll(fd, interest, wait)) {
                     Ok(true) => {}
                     Ok(false) => return Err(Failure::TimedOut),
                     Err(err) if errno_of(&err) == libc::EINTR => {

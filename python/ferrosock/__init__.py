@@ -52,7 +52,7 @@ from socket import (
     timeout,
 )
 
-from . import _native, _ssl_hook
+from . import _functions, _native, _ssl_hook
 from ._functions import create_connection, create_server, fromfd, has_dualstack_ipv6, socketpair
 from ._native import dup, getdefaulttimeout, setdefaulttimeout
 from ._patch import is_patched as is_patched
@@ -62,6 +62,8 @@ from ._patch import unpatch as unpatch
 from ._sockobj import SocketIO, SocketType, socket
 
 __version__: str = _native.__version__
+
+_functions._remember_own()
 
 # TLS: SSLContext.wrap_socket() of a ferrosock socket gives a ferrosock.ssl.SSLSocket, whether
 # `ssl` is imported before or after ferrosock (without importing it for programs that don't).

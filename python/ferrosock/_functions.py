@@ -2,15 +2,21 @@
 
 The stdlib writes these in Python on top of its socket class; these are ferrosock's versions on
 top of :class:`ferrosock.socket`, with the stdlib's signatures and error behaviour.
+
+Like the stdlib's, they look up ``socket``, ``getaddrinfo``, ``dup``, ... at call time, so a test
+that replaces one (``mock.patch("ferrosock.socket")``) controls them. Called through
+``ferrosock`` they use ferrosock's names; installed into the stdlib module by ``patch()``, the
+stdlib module's (``mock.patch("socket.socket")`` then takes effect), unless the name was
+replaced on ``ferrosock`` itself.
 """
 
 from __future__ import annotations
 
 import socket as _std
+import sys
 from typing import Any
 
-from . import _native
-from ._sockobj import socket
+from . import _native, _patch
 
 __all__ = [
     "create_connection",
@@ -21,21 +27,53 @@ __all__ = [
 ]
 
 _GLOBAL_DEFAULT_TIMEOUT = _std._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
+_PACKAGE = __name__.rpartition(".")[0]
+# The names these functions look up, and ferrosock's own object for each (set by the package's
+# __init__ once it has them all).
+_LOOKED_UP = ("socket", "getaddrinfo", "dup", "has_dualstack_ipv6")
+_OWN: dict[str, Any] = {}
 
 
-def fromfd(fd: int, family: int, type: int, proto: int = 0) -> socket:
+def _remember_own() -> None:
+    package = sys.modules[_PACKAGE]
+    _OWN.update((name, getattr(package, name)) for name in _LOOKED_UP)
+
+
+def _ns(name: str) -> Any:
+    """The object `name` means for these functions now (see the module docstring)."""
+    ours = getattr(sys.modules[_PACKAGE], name)
+    if ours is not _OWN.get(name, ours) or not _patch.is_patched():
+        return ours  # replaced on ferrosock itself, or ferrosock's functions are not installed
+    return getattr(_std, name, ours)
+
+
+def fromfd(fd: int, family: int, type: int, proto: int = 0) -> Any:
     """Create a socket object from a duplicate of the given file descriptor."""
-    return socket(family, type, proto, _native.dup(fd))
+    nfd = _ns("dup")(fd)
+    return _ns("socket")(family, type, proto, nfd)
 
 
 def socketpair(
     family: int | None = None, type: int = _std.SOCK_STREAM, proto: int = 0
-) -> tuple[socket, socket]:
+) -> tuple[Any, Any]:
     """Create a pair of connected socket objects (AF_UNIX by default)."""
     if family is None:
         family = _std.AF_UNIX
     fd_a, fd_b = _native.socketpair_fds(family, type, proto)
-    return socket(family, type, proto, fd_a), socket(family, type, proto, fd_b)
+    make = _ns("socket")
+    try:
+        a = make(family, type, proto, fd_a)
+    except BaseException:
+        _std.close(fd_a)
+        _std.close(fd_b)
+        raise
+    try:
+        b = make(family, type, proto, fd_b)
+    except BaseException:
+        a.close()
+        _std.close(fd_b)
+        raise
+    return a, b
 
 
 def create_connection(
@@ -44,16 +82,16 @@ def create_connection(
     source_address: tuple[str, int] | None = None,
     *,
     all_errors: bool = False,
-) -> socket:
+) -> Any:
     """Connect to ``address`` (host, port), trying every address the name resolves to."""
     host, port = address
     exceptions: list[OSError] = []
-    for family, kind, proto, _canonname, sockaddr in _std.getaddrinfo(
-        host, port, 0, _std.SOCK_STREAM
-    ):
+    make = _ns("socket")
+    for res in _ns("getaddrinfo")(host, port, 0, _std.SOCK_STREAM):
+        family, kind, proto, _canonname, sockaddr = res
         sock = None
         try:
-            sock = socket(family, kind, proto)
+            sock = make(family, kind, proto)
             if timeout is not _GLOBAL_DEFAULT_TIMEOUT:
                 sock.settimeout(timeout)
             if source_address:
@@ -89,16 +127,16 @@ def create_server(
     backlog: int | None = None,
     reuse_port: bool = False,
     dualstack_ipv6: bool = False,
-) -> socket:
+) -> Any:
     """Create a TCP socket bound to ``address`` and listening, as :func:`socket.create_server`."""
     if reuse_port and not hasattr(_std, "SO_REUSEPORT"):
         raise ValueError("SO_REUSEPORT not supported on this platform")
     if dualstack_ipv6:
-        if not has_dualstack_ipv6():
+        if not _ns("has_dualstack_ipv6")():
             raise ValueError("dualstack_ipv6 not supported on this platform")
         if family != _std.AF_INET6:
             raise ValueError("dualstack_ipv6 requires AF_INET6 family")
-    sock = socket(family, _std.SOCK_STREAM)
+    sock = _ns("socket")(family, _std.SOCK_STREAM)
     try:
         # Like the stdlib: on POSIX a restarted server should not trip over TIME_WAIT.
         try:
@@ -107,7 +145,7 @@ def create_server(
             pass
         if reuse_port:
             sock.setsockopt(_std.SOL_SOCKET, _std.SO_REUSEPORT, 1)
-        if family == _std.AF_INET6:
+        if _std.has_ipv6 and family == _std.AF_INET6:
             sock.setsockopt(_std.IPPROTO_IPV6, _std.IPV6_V6ONLY, 0 if dualstack_ipv6 else 1)
         try:
             sock.bind(address)

@@ -91,12 +91,16 @@ class socket(_native.socket):
         raise TypeError(f"cannot pickle {self.__class__.__name__!r} object")
 
     def __del__(self) -> None:
-        # CPython's socket finalizer: warn about, then close, a socket nobody closed.
+        # CPython's socket finalizer: warn about, then close, a socket nobody closed; what the
+        # close itself reports (EBADF for a descriptor closed behind its back) is ignored.
         if _native.socket.fileno(self) != -1:
             try:
                 _warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=1, source=self)
             finally:
-                _native.socket.close(self)
+                try:
+                    os.close(_native.socket.detach(self))
+                except OSError:
+                    pass
 
     def dup(self) -> socket:
         """Duplicate the socket: a new socket object on a duplicate of the descriptor."""

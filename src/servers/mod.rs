@@ -708,8 +708,21 @@ async fn serve_frames(
             let _ = write_frame(&mut stream, header, why.as_bytes()).await;
             return;
         }
-        let mut body = vec![0u8; len as usize];
-        if stream.read_exact(&mut body).await.is_err() {
+        // max_size is the caller's choice: a length the allocator cannot give is an error for
+        // this connection, never an abort of the process.
+        let mut body = Vec::new();
+        let reserved = usize::try_from(len)
+            .ok()
+            .filter(|&len| body.try_reserve_exact(len).is_ok());
+        let Some(len) = reserved else {
+            shared.stats.error();
+            let why = format!("error: cannot allocate a frame of {len} bytes");
+            let _ = write_frame(&mut stream, header, why.as_bytes()).await;
+            return;
+        };
+        // Read into the reserved capacity: memory is touched only as the body arrives.
+        let read = (&mut stream).take(len as u64).read_to_end(&mut body).await;
+        if read.is_err() || body.len() != len {
             shared.stats.error();
             return;
         }

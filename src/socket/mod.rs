@@ -12,10 +12,10 @@ use std::os::raw::c_int;
 use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 use std::time::Instant;
 
-use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyAttributeError, PyOSError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyTuple, PyType};
 use pyo3::IntoPyObjectExt;
 use socket2::{Domain, Protocol, SockAddr, Type};
 
@@ -104,6 +104,66 @@ impl Socket {
         Ok(())
     }
 
+    /// `sock_initobj`: create a socket, or adopt `fileno` (None: create) and read what it is.
+    fn open(
+        &self,
+        py: Python<'_>,
+        mut family: c_int,
+        mut kind: c_int,
+        mut proto: c_int,
+        fileno: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let fileno = fileno.filter(|f| !f.is_none());
+        let fd = match fileno {
+            Some(obj) => {
+                // CPython's PyLong_AsSocket_t: a C long cast to int, so 2**31 wraps negative
+                // and 2**32 is descriptor 0, as there.
+                let fd = args::c_long(obj)? as RawFd;
+                if fd < 0 {
+                    return Err(PyValueError::new_err("negative file descriptor"));
+                }
+                // Validates that fd is a socket, and reads what it is (CPython does the same).
+                let sock = fd::borrow(fd).map_err(errors::from_io)?;
+                match sock.local_addr() {
+                    Ok(local) if family == -1 => family = c_int::from(local.family()),
+                    Ok(_) => {}
+                    Err(err)
+                        if matches!(err.raw_os_error(), Some(libc::EBADF | libc::ENOTSOCK)) =>
+                    {
+                        return Err(errors::from_io(err))
+                    }
+                    Err(_) => {}
+                }
+                if kind == -1 {
+                    kind = fd::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE)
+                        .map_err(errors::from_io)?;
+                }
+                if proto == -1 {
+                    proto = fd::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL)
+                        .map_err(errors::from_io)?;
+                }
+                fd
+            }
+            None => {
+                if family == -1 {
+                    family = libc::AF_INET;
+                }
+                if kind == -1 {
+                    kind = libc::SOCK_STREAM;
+                }
+                if proto == -1 {
+                    proto = 0;
+                }
+                let protocol = (proto != 0).then(|| Protocol::from(proto));
+                // socket2 adds SOCK_CLOEXEC, as CPython does: sockets are not inheritable.
+                py.detach(|| socket2::Socket::new(Domain::from(family), Type::from(kind), protocol))
+                    .map_err(errors::from_io)?
+                    .into_raw_fd()
+            }
+        };
+        self.adopt(fd, family, kind, proto)
+    }
+
     /// CPython's `internal_connect`: Ok(errno), where 0 means connected.
     fn connect_errno(&self, py: Python<'_>, target: &SockAddr) -> PyResult<i32> {
         let fd = self.fd();
@@ -173,8 +233,22 @@ impl Socket {
     }
 }
 
+/// CPython's check: 0 to SOCKLEN_T_LIMIT (INT_MAX) bytes of control buffer.
 fn msg_ancbufsize(size: isize) -> PyResult<usize> {
-    usize::try_from(size).map_err(|_| PyValueError::new_err("invalid ancillary data buffer length"))
+    match usize::try_from(size) {
+        Ok(size) if size <= c_int::MAX as usize => Ok(size),
+        _ => Err(PyValueError::new_err(
+            "invalid ancillary data buffer length",
+        )),
+    }
+}
+
+fn readonly() -> PyErr {
+    PyAttributeError::new_err("readonly attribute")
+}
+
+fn timeout_not_writable() -> PyErr {
+    PyAttributeError::new_err("attribute 'timeout' of '_socket.socket' objects is not writable")
 }
 
 fn negative(what: &str) -> PyErr {
@@ -218,79 +292,66 @@ pub(crate) fn bytes_filled_by<'py>(
 impl Socket {
     /// Creates an unopened socket; `_init` opens or adopts the descriptor, as CPython splits
     /// `tp_new` and `tp_init` (so Python subclasses may have their own `__init__` signature).
+    ///
+    /// The base class itself (`ferrosock.SocketType`, the stdlib's `_socket.socket`) has no
+    /// Python `__init__`, so constructing it directly opens the socket here, with the C
+    /// signature `(family=-1, type=-1, proto=-1, fileno=None)`.
     #[new]
-    #[pyo3(signature = (*_args, **_kwargs))]
-    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyAny>>) -> Self {
-        Socket {
+    #[classmethod]
+    #[pyo3(signature = (*args, **kwargs))]
+    fn new(
+        cls: &Bound<'_, PyType>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let sock = Socket {
             fd: AtomicI32::new(-1),
             family: AtomicI32::new(libc::AF_INET),
             kind: AtomicI32::new(libc::SOCK_STREAM),
             proto: AtomicI32::new(0),
             timeout_ns: AtomicI64::new(-1),
+        };
+        let py = cls.py();
+        if cls.is(py.get_type::<Socket>()) {
+            let (mut family, mut kind, mut proto, mut fileno) = (-1, -1, -1, None);
+            args::keywords(
+                "socket",
+                args,
+                kwargs,
+                &["family", "type", "proto", "fileno"],
+                0,
+                |i, value| {
+                    match i {
+                        0 => family = args::clinic_int(value)?,
+                        1 => kind = args::clinic_int(value)?,
+                        2 => proto = args::clinic_int(value)?,
+                        _ => fileno = Some(value.clone()),
+                    }
+                    Ok(())
+                },
+            )?;
+            sock.open(py, family, kind, proto, fileno.as_ref())?;
         }
+        Ok(sock)
     }
 
     /// `_socket.socket.__init__`: create a socket, or adopt `fileno` and read what it is.
-    #[pyo3(signature = (family=None, r#type=None, proto=None, fileno=None))]
+    ///
+    /// The arguments are Argument Clinic `int`s, so None is a TypeError; `fileno` None means
+    /// "create one".
+    #[pyo3(signature = (family, r#type, proto, fileno))]
     fn _init(
         &self,
         py: Python<'_>,
-        family: Option<&Bound<'_, PyAny>>,
-        r#type: Option<&Bound<'_, PyAny>>,
-        proto: Option<&Bound<'_, PyAny>>,
-        fileno: Option<&Bound<'_, PyAny>>,
+        family: &Bound<'_, PyAny>,
+        r#type: &Bound<'_, PyAny>,
+        proto: &Bound<'_, PyAny>,
+        fileno: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let mut family = family.map_or(Ok(-1), args::c_int)?;
-        let mut kind = r#type.map_or(Ok(-1), args::c_int)?;
-        let mut proto = proto.map_or(Ok(-1), args::c_int)?;
-        let fileno = fileno.filter(|f| !f.is_none());
-        let fd = match fileno {
-            Some(obj) => {
-                let fd = args::c_long(obj)?;
-                if fd < 0 {
-                    return Err(PyValueError::new_err("negative file descriptor"));
-                }
-                let fd = RawFd::try_from(fd).map_err(|_| errors::os_error(libc::EBADF))?;
-                // Validates that fd is a socket, and reads what it is (CPython does the same).
-                let sock = fd::borrow(fd).map_err(errors::from_io)?;
-                match sock.local_addr() {
-                    Ok(local) if family == -1 => family = c_int::from(local.family()),
-                    Ok(_) => {}
-                    Err(err)
-                        if matches!(err.raw_os_error(), Some(libc::EBADF | libc::ENOTSOCK)) =>
-                    {
-                        return Err(errors::from_io(err))
-                    }
-                    Err(_) => {}
-                }
-                if kind == -1 {
-                    kind = fd::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE)
-                        .map_err(errors::from_io)?;
-                }
-                if proto == -1 {
-                    proto = fd::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL)
-                        .map_err(errors::from_io)?;
-                }
-                fd
-            }
-            None => {
-                if family == -1 {
-                    family = libc::AF_INET;
-                }
-                if kind == -1 {
-                    kind = libc::SOCK_STREAM;
-                }
-                if proto == -1 {
-                    proto = 0;
-                }
-                let protocol = (proto != 0).then(|| Protocol::from(proto));
-                // socket2 adds SOCK_CLOEXEC, as CPython does: sockets are not inheritable.
-                py.detach(|| socket2::Socket::new(Domain::from(family), Type::from(kind), protocol))
-                    .map_err(errors::from_io)?
-                    .into_raw_fd()
-            }
-        };
-        self.adopt(fd, family, kind, proto)
+        let family = args::clinic_int(family)?;
+        let kind = args::clinic_int(r#type)?;
+        let proto = args::clinic_int(proto)?;
+        self.open(py, family, kind, proto, Some(fileno))
     }
 
     #[getter]
@@ -311,6 +372,48 @@ impl Socket {
     #[getter(timeout)]
     fn get_timeout(&self, py: Python<'_>) -> Py<PyAny> {
         timeout::to_python(py, self.timeout())
+    }
+
+    // Read-only, with the stdlib's messages: `family`, `type` and `proto` are member
+    // descriptors there, `timeout` a getset of `_socket.socket`.
+    #[setter(timeout)]
+    fn set_timeout(&self, _value: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(timeout_not_writable())
+    }
+
+    #[deleter(timeout)]
+    fn del_timeout(&self) -> PyResult<()> {
+        Err(timeout_not_writable())
+    }
+
+    #[setter(family)]
+    fn set_family(&self, _value: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(readonly())
+    }
+
+    #[deleter(family)]
+    fn del_family(&self) -> PyResult<()> {
+        Err(readonly())
+    }
+
+    #[setter(r#type)]
+    fn set_type(&self, _value: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(readonly())
+    }
+
+    #[deleter(r#type)]
+    fn del_type(&self) -> PyResult<()> {
+        Err(readonly())
+    }
+
+    #[setter(proto)]
+    fn set_proto(&self, _value: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(readonly())
+    }
+
+    #[deleter(proto)]
+    fn del_proto(&self) -> PyResult<()> {
+        Err(readonly())
     }
 
     fn gettimeout(&self, py: Python<'_>) -> Py<PyAny> {
@@ -448,17 +551,31 @@ impl Socket {
         bytes_filled_by(py, len, |buf| self.recv_guts(py, buf, flags))
     }
 
-    #[pyo3(signature = (buffer, nbytes=None, flags=None))]
+    /// `recv_into(buffer, nbytes=0, flags=0)`, parsed as CPython's `"w*|ni:recv_into"`.
+    #[pyo3(signature = (*args, **kwargs))]
     fn recv_into(
         &self,
         py: Python<'_>,
-        buffer: &Bound<'_, PyAny>,
-        nbytes: Option<&Bound<'_, PyAny>>,
-        flags: Option<&Bound<'_, PyAny>>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<usize> {
-        let mut held = HeldBuffer::writable(buffer, "recv_into")?;
-        let nbytes = nbytes.map_or(Ok(0), args::ssize)?;
-        let flags = args::flags(flags)?;
+        let (mut held, mut nbytes, mut flags) = (None, 0, 0);
+        args::keywords(
+            "recv_into",
+            args,
+            kwargs,
+            &["buffer", "nbytes", "flags"],
+            1,
+            |i, value| {
+                match i {
+                    0 => held = Some(HeldBuffer::writable(value, "recv_into")?),
+                    1 => nbytes = args::ssize(value)?,
+                    _ => flags = args::c_int(value)?,
+                }
+                Ok(())
+            },
+        )?;
+        let mut held = held.expect("buffer is required");
         if nbytes < 0 {
             return Err(negative("recv_into"));
         }
@@ -500,17 +617,31 @@ impl Socket {
         Ok((data, sender))
     }
 
-    #[pyo3(signature = (buffer, nbytes=None, flags=None))]
+    /// `recvfrom_into(buffer, nbytes=0, flags=0)`, parsed as CPython's `"w*|ni:recvfrom_into"`.
+    #[pyo3(signature = (*args, **kwargs))]
     fn recvfrom_into(
         &self,
         py: Python<'_>,
-        buffer: &Bound<'_, PyAny>,
-        nbytes: Option<&Bound<'_, PyAny>>,
-        flags: Option<&Bound<'_, PyAny>>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<(usize, Py<PyAny>)> {
-        let mut held = HeldBuffer::writable(buffer, "recvfrom_into")?;
-        let nbytes = nbytes.map_or(Ok(0), args::ssize)?;
-        let flags = args::flags(flags)?;
+        let (mut held, mut nbytes, mut flags) = (None, 0, 0);
+        args::keywords(
+            "recvfrom_into",
+            args,
+            kwargs,
+            &["buffer", "nbytes", "flags"],
+            1,
+            |i, value| {
+                match i {
+                    0 => held = Some(HeldBuffer::writable(value, "recvfrom_into")?),
+                    1 => nbytes = args::ssize(value)?,
+                    _ => flags = args::c_int(value)?,
+                }
+                Ok(())
+            },
+        )?;
+        let mut held = held.expect("buffer is required");
         if nbytes < 0 {
             return Err(negative("recvfrom_into"));
         }
@@ -563,12 +694,16 @@ impl Socket {
         // One deadline for the whole call; no clock reads at all without a timeout.
         let start = (timeout.0 > 0).then(Instant::now);
         let fd = self.fd();
+        let mut first = true;
         loop {
+            // As CPython: the first send gets the whole timeout, later ones what is left.
             let left = match start.and_then(|start| blocking::remaining(timeout, start)) {
+                _ if first => timeout,
                 Some(Timeout(0)) => return Err(errors::timed_out()),
                 Some(left) => left,
                 None => timeout,
             };
+            first = false;
             let sent = sock_call(py, fd, left, Interest::Write, false, |fd| {
                 fd::borrow(fd)?.send_with_flags(rest, flags)
             })?;
@@ -619,7 +754,7 @@ impl Socket {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
-        let how = args::c_int(&args::single("shutdown", args, kwargs)?)?;
+        let how = args::clinic_int(&args::single("shutdown", args, kwargs)?)?;
         let fd = self.fd();
         py.detach(|| fd::shutdown(fd, how)).map_err(errors::from_io)
     }
@@ -652,11 +787,12 @@ impl Socket {
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<usize> {
         let args = args::positional("sendmsg", args, kwargs, 1, 4)?;
+        // In CPython's order: "O|OiO" parses flags, then the address, buffers and ancdata.
+        let flags = args::flags(args::opt(args, 2).as_ref())?;
         let address = args::opt(args, 3).filter(|a| !a.is_none());
         let target = address.map(|a| self.target(&a, "sendmsg")).transpose()?;
         let held = msg::send_buffers(&args.get_item(0)?)?;
         let ancillary = msg::Ancillary::parse(args::opt(args, 1).as_ref())?;
-        let flags = args::flags(args::opt(args, 2).as_ref())?;
         let control = ancillary.encode()?;
         let buffers: Vec<&[u8]> = held.iter().map(|b| b.as_slice()).collect();
         self.call(py, Interest::Write, |fd| {
@@ -679,19 +815,29 @@ impl Socket {
         if len < 0 {
             return Err(msg::negative_size("recvmsg"));
         }
-        let owner = self.receiving()?;
-        let ancbufsize = msg_ancbufsize(ancbufsize)?;
-        let mut data = vec![0u8; len as usize];
-        let received = self.call(py, Interest::Read, |fd| {
-            msg::recvmsg(fd, &mut [&mut data[..]], ancbufsize, flags)
+        let mut received = None;
+        let mut owner = None;
+        // Allocated as CPython does (MemoryError, not an abort, for a size too large); then,
+        // as in its sock_recvmsg_guts, the address family and ancbufsize are checked.
+        let data = bytes_filled_by(py, len, |buf| {
+            let receiver = self.receiving()?;
+            let mut control = msg::control_buffer(msg_ancbufsize(ancbufsize)?)?;
+            let got = self.call(py, Interest::Read, |fd| {
+                msg::recvmsg(fd, &mut [&mut *buf], &mut control, flags)
+            })?;
+            let len = got.len;
+            received = Some(got);
+            owner = Some(receiver);
+            Ok(len)
         })?;
-        data.truncate(received.len);
+        let received = received.expect("set on success");
+        let owner = owner.expect("set on success");
         let ancdata = msg::decode_ancillary(py, &received.control)?;
         let address = addr::decode(py, &owner, &received.address)?;
         PyTuple::new(
             py,
             [
-                PyBytes::new(py, &data).into_any(),
+                data.into_any(),
                 ancdata.into_any(),
                 received.msg_flags.into_pyobject(py)?.into_any(),
                 address.into_bound(py),
@@ -708,14 +854,15 @@ impl Socket {
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let args = args::positional("recvmsg_into", args, kwargs, 1, 3)?;
-        let mut held = msg::recv_buffers(&args.get_item(0)?)?;
         let ancbufsize = args::opt(args, 1).map_or(Ok(0), |a| args::ssize(&a))?;
         let flags = args::flags(args::opt(args, 2).as_ref())?;
+        let mut held = msg::recv_buffers(&args.get_item(0)?)?;
         let owner = self.receiving()?;
         let ancbufsize = msg_ancbufsize(ancbufsize)?;
+        let mut control = msg::control_buffer(ancbufsize)?;
         let mut buffers: Vec<&mut [u8]> = held.iter_mut().map(|b| b.as_mut_slice()).collect();
         let received = self.call(py, Interest::Read, |fd| {
-            msg::recvmsg(fd, &mut buffers, ancbufsize, flags)
+            msg::recvmsg(fd, &mut buffers, &mut control, flags)
         })?;
         let ancdata = msg::decode_ancillary(py, &received.control)?;
         let address = addr::decode(py, &owner, &received.address)?;
@@ -745,10 +892,13 @@ impl Socket {
                 args::c_int(&args.get_item(1)?)?,
             ))
         };
-        if args.len() == 4 && args.get_item(2)?.is_none() {
-            let (level, option) = level_option(args)?;
-            let optlen = args::unsigned_int(&args.get_item(3)?)?;
-            return fd::setsockopt(fd, level, option, None, optlen).map_err(errors::from_io);
+        if kwargs.is_none_or(|kw| kw.is_empty()) && args.len() == 4 && args.get_item(2)?.is_none() {
+            // Any failure here falls through to the "iiy*" parse, whose error CPython raises.
+            if let (Ok((level, option)), Ok(optlen)) =
+                (level_option(args), args::unsigned_int(&args.get_item(3)?))
+            {
+                return fd::setsockopt(fd, level, option, None, optlen).map_err(errors::from_io);
+            }
         }
         let args = args::positional("setsockopt", args, kwargs, 3, 3)?;
         let (level, option) = level_option(args)?;
@@ -792,31 +942,60 @@ impl Socket {
 
 /// `_socket.dup`: a non-inheritable duplicate of a descriptor.
 #[pyfunction]
-pub fn dup(fd: &Bound<'_, PyAny>) -> PyResult<RawFd> {
-    let fd = RawFd::try_from(args::c_long(fd)?).map_err(|_| errors::os_error(libc::EBADF))?;
+#[pyo3(signature = (*args, **kwargs))]
+pub fn dup(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<RawFd> {
+    let fd = args::single_of("_socket.dup", args, kwargs)?;
+    let fd = RawFd::try_from(args::c_long(&fd)?).map_err(|_| errors::os_error(libc::EBADF))?;
     let copy = fd::borrow(fd)
         .and_then(|s| s.try_clone())
         .map_err(errors::from_io)?;
     Ok(copy.into_raw_fd())
 }
 
-/// Two connected descriptors (`socket.socketpair` wraps them).
+/// Two connected descriptors (`socket.socketpair` wraps them); the arguments are parsed as
+/// `_socket.socketpair`'s `"|iii"`.
 #[pyfunction]
-#[pyo3(signature = (family=libc::AF_UNIX, r#type=libc::SOCK_STREAM, proto=0))]
-pub fn socketpair_fds(family: c_int, r#type: c_int, proto: c_int) -> PyResult<(RawFd, RawFd)> {
+pub fn socketpair_fds(
+    family: &Bound<'_, PyAny>,
+    r#type: &Bound<'_, PyAny>,
+    proto: &Bound<'_, PyAny>,
+) -> PyResult<(RawFd, RawFd)> {
+    let (family, r#type, proto) = (
+        args::c_int(family)?,
+        args::c_int(r#type)?,
+        args::c_int(proto)?,
+    );
     let protocol = (proto != 0).then(|| Protocol::from(proto));
     let (a, b) = socket2::Socket::pair(Domain::from(family), Type::from(r#type), protocol)
         .map_err(errors::from_io)?;
     Ok((a.into_raw_fd(), b.into_raw_fd()))
 }
 
+/// `METH_NOARGS` and `METH_O` as `_socket`'s, so wrong calls read the same.
 #[pyfunction]
-pub fn getdefaulttimeout(py: Python<'_>) -> Py<PyAny> {
-    timeout::to_python(py, timeout::default_timeout())
+#[pyo3(signature = (*args, **kwargs))]
+pub fn getdefaulttimeout(
+    py: Python<'_>,
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Py<PyAny>> {
+    args::reject_keywords_of("_socket.getdefaulttimeout", kwargs)?;
+    if !args.is_empty() {
+        return Err(PyTypeError::new_err(format!(
+            "_socket.getdefaulttimeout() takes no arguments ({} given)",
+            args.len()
+        )));
+    }
+    Ok(timeout::to_python(py, timeout::default_timeout()))
 }
 
 #[pyfunction]
-pub fn setdefaulttimeout(value: &Bound<'_, PyAny>) -> PyResult<()> {
-    timeout::set_default_timeout(timeout::parse(value)?);
+#[pyo3(signature = (*args, **kwargs))]
+pub fn setdefaulttimeout(
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<()> {
+    let value = args::single_of("_socket.setdefaulttimeout", args, kwargs)?;
+    timeout::set_default_timeout(timeout::parse(&value)?);
     Ok(())
 }

@@ -8,9 +8,9 @@ use std::mem::size_of;
 use std::os::fd::RawFd;
 use std::os::raw::c_int;
 
-use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyBytes, PyList, PySequence};
 use socket2::{SockAddr, SockAddrStorage};
 
 use crate::args::{self, HeldBuffer};
@@ -30,19 +30,28 @@ impl<'py> Ancillary<'py> {
             .try_iter()
             .map_err(|_| PyTypeError::new_err("sendmsg() argument 2 must be an iterable"))?;
         for item in iter {
+            // CPython's "(iiy*)" format: any sequence of three but bytes.
             let item = item?;
-            let shape = || {
-                PyTypeError::new_err(
-                    "[sendmsg() ancillary data items]() argument must be sequence of length 3",
-                )
-            };
-            let tuple = item.cast::<pyo3::types::PyTuple>().map_err(|_| shape())?;
-            if tuple.len() != 3 {
-                return Err(shape());
+            let prefix = "[sendmsg() ancillary data items]() argument must be";
+            // SAFETY: PySequence_Check only reads the type's slots (it is what CPython asks).
+            let is_sequence = unsafe { pyo3::ffi::PySequence_Check(item.as_ptr()) } == 1;
+            if !is_sequence || item.is_instance_of::<PyBytes>() {
+                return Err(PyTypeError::new_err(format!(
+                    "{prefix} 3-item sequence, not {}",
+                    args::arg_type_name(&item)
+                )));
             }
-            let level = args::c_int(&tuple.get_item(0)?)?;
-            let kind = args::c_int(&tuple.get_item(1)?)?;
-            let data = HeldBuffer::readable(&tuple.get_item(2)?)?;
+            // SAFETY: checked just above, as PySequence_Check defines a sequence.
+            let sequence = unsafe { item.cast_unchecked::<PySequence>() };
+            let len = sequence.len()?;
+            if len != 3 {
+                return Err(PyTypeError::new_err(format!(
+                    "{prefix} sequence of length 3, not {len}"
+                )));
+            }
+            let level = args::c_int(&sequence.get_item(0)?)?;
+            let kind = args::c_int(&sequence.get_item(1)?)?;
+            let data = HeldBuffer::readable(&sequence.get_item(2)?)?;
             items.push((level, kind, data));
         }
         Ok(Ancillary { items })
@@ -56,6 +65,9 @@ impl<'py> Ancillary<'py> {
                 .map_err(|_| PyOSError::new_err("ancillary data item too large"))?;
             // SAFETY: CMSG_SPACE is pure arithmetic.
             space += unsafe { libc::CMSG_SPACE(len) } as usize;
+            if space > c_int::MAX as usize {
+                return Err(PyOSError::new_err("too much ancillary data"));
+            }
         }
         // u64 words keep the buffer aligned for cmsghdr.
         let mut words = vec![0u64; space.div_ceil(8)];
@@ -150,14 +162,31 @@ pub struct Received {
     pub address: SockAddr,
 }
 
-/// One `recvmsg` system call into `buffers`, with room for `ancbufsize` bytes of control data.
+/// Room for `len` bytes of control data, aligned for `cmsghdr`.
+pub struct ControlBuffer {
+    words: Vec<u64>,
+    len: usize,
+}
+
+/// A control buffer of `len` bytes (the caller chooses it): MemoryError if it cannot be had.
+pub fn control_buffer(len: usize) -> PyResult<ControlBuffer> {
+    let mut words = Vec::new();
+    words
+        .try_reserve_exact(len.div_ceil(8))
+        .map_err(|_| PyMemoryError::new_err(()))?;
+    // Left uninitialised, as CPython's PyMem_Malloc: the kernel writes what we read back.
+    Ok(ControlBuffer { words, len })
+}
+
+/// One `recvmsg` system call into `buffers`, with `control` for the control data.
 pub fn recvmsg(
     fd: RawFd,
     buffers: &mut [&mut [u8]],
-    ancbufsize: usize,
+    control: &mut ControlBuffer,
     flags: c_int,
 ) -> std::io::Result<Received> {
     crate::fd::borrow(fd)?;
+    let ancbufsize = control.len;
     let mut iov: Vec<libc::iovec> = buffers
         .iter_mut()
         .map(|b| libc::iovec {
@@ -165,7 +194,6 @@ pub fn recvmsg(
             iov_len: b.len(),
         })
         .collect();
-    let mut control = vec![0u64; ancbufsize.div_ceil(8)];
     let mut storage = SockAddrStorage::zeroed();
     // SAFETY: every pointer in the msghdr refers to memory owned or borrowed for this call.
     unsafe {
@@ -175,7 +203,7 @@ pub fn recvmsg(
         msg.msg_iov = iov.as_mut_ptr();
         msg.msg_iovlen = iov.len();
         if ancbufsize > 0 {
-            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_control = control.words.spare_capacity_mut().as_mut_ptr().cast();
             msg.msg_controllen = ancbufsize;
         }
         let n = libc::recvmsg(fd, &mut msg, flags);
@@ -184,7 +212,7 @@ pub fn recvmsg(
         }
         let control_len = msg.msg_controllen.min(ancbufsize);
         let control_bytes =
-            std::slice::from_raw_parts(control.as_ptr().cast::<u8>(), control_len).to_vec();
+            std::slice::from_raw_parts(control.words.as_ptr().cast::<u8>(), control_len).to_vec();
         Ok(Received {
             len: n as usize,
             control: control_bytes,
