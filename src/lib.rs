@@ -15,6 +15,7 @@ pub mod runtime;
 pub mod servers;
 pub mod socket;
 pub mod strftime;
+pub mod tls;
 
 use pyo3::prelude::*;
 
@@ -43,6 +44,9 @@ mod _native {
 
     #[pymodule_export]
     use crate::framing_io::{recv_exactly, recv_msg, send_msg, FrameReader};
+
+    #[pymodule_export]
+    use crate::tls::TlsChannel;
 
     #[pymodule_export]
     use crate::aio::stream::{accept_ready, StreamCore};

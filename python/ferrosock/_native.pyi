@@ -6,6 +6,7 @@ from typing_extensions import Buffer, disjoint_base
 
 __all__ = [
     "FrameReader",
+    "TlsChannel",
     "AsyncChatClient",
     "StreamCore",
     "accept_ready",
@@ -212,3 +213,20 @@ class FrameReader:
     def buffered(self) -> int: ...
     @property
     def socket(self) -> Any: ...
+
+@final
+class TlsChannel:
+    def __new__(cls, incoming: Any, outgoing: Any) -> TlsChannel: ...
+    def fill(self, sock: socket, timeout_ns: int) -> bool: ...
+    def flush(self, sock: socket, timeout_ns: int) -> bool: ...
+    @property
+    def unsent(self) -> int: ...
+    def discard_unsent(self) -> None: ...
+    def run(
+        self,
+        sock: socket,
+        op: Callable[..., Any],
+        args: tuple[Any, ...],
+        prefill: bool = False,
+        keep_going: bool = False,
+    ) -> Any: ...

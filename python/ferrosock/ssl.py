@@ -27,7 +27,6 @@ import _ssl
 import errno as _errno
 import socket as _std
 import ssl as _stdssl
-import time as _time
 from typing import Any
 
 from . import _native
@@ -40,24 +39,14 @@ _SSLError = _stdssl.SSLError
 _WantRead = _stdssl.SSLWantReadError
 _WantWrite = _stdssl.SSLWantWriteError
 _MemoryBIO = _stdssl.MemoryBIO
-_monotonic = _time.monotonic
 
-# Unbound methods of the Rust socket: the TLS layer's raw I/O, bypassing SSLSocket's overrides.
-_raw_recv = _native.socket.recv
-_raw_send = _native.socket.send
-_raw_sendall = _native.socket.sendall
+# Unbound method of the Rust socket, bypassing SSLSocket's overrides.
 _raw_gettimeout = _native.socket.gettimeout
-_raw_settimeout = _native.socket.settimeout
 
 # How much plaintext one SSL_write is given at a time: large writes are encrypted and sent in
-# pieces of this size, so a 100 MiB sendall never holds 100 MiB of ciphertext in memory.
-_WRITE_CHUNK = 256 * 1024
-# TLS record header: content type (1), legacy version (2), length (2).
-_HEADER = 5
-# A record body longer than this (2**14 + 2048, the ciphertext limit) makes OpenSSL fail on the
-# header alone; such a header is handed over without waiting for a body.
-_MAX_RECORD = 18432
-
+# pieces of this size (four records), so the receiver starts decrypting while the rest is
+# encrypted, and a 100 MiB sendall never holds 100 MiB of ciphertext in memory.
+_WRITE_CHUNK = 64 * 1024
 _HANDSHAKE_TIMEOUT = "The handshake operation timed out"  # prefixed with _ssl.c's location
 _READ_TIMEOUT = "The read operation timed out"
 _WRITE_TIMEOUT = "The write operation timed out"
@@ -333,11 +322,10 @@ class SSLSocket(socket):
         """The TLS engine: the context's ``_ssl`` object over two memory BIOs."""
         self._incoming = _MemoryBIO()
         self._outgoing = _MemoryBIO()
-        self._record_left = 0  # bytes of the current record's body still in the socket
-        self._header = b""  # a record header read in part
-        self._unsent = b""  # ciphertext a non-blocking send could not take yet
-        self._unsent_len = 0  # the plaintext length a pending write() will report
-        self._failed_write: Any = None  # the data of a write whose sending failed
+        # Moves the ciphertext (Rust): reads stop at record boundaries, see the module's doc.
+        self._channel = _native.TlsChannel(self._incoming, self._outgoing)
+        self._unsent_len = 0  # the plaintext length a pending non-blocking write() reports
+        self._failed_write: int | None = None  # the length of a write the socket refused
         self._steady = False
         return self._context._wrap_bio(
             self._incoming,
@@ -348,23 +336,7 @@ class SSLSocket(socket):
             session=self._session,
         )
 
-    # -- moving ciphertext between the BIOs and the socket ------------------------------------
-
-    def _sock_call(self, fn: Any, arg: Any, timeout: Any, deadline: float, msg: str) -> Any:
-        """One raw socket call within the operation's deadline (timeout > 0 only)."""
-        remaining = deadline - _monotonic()
-        if remaining <= 0:
-            raise self._timeout_error(msg)
-        adjusted = remaining < timeout
-        if adjusted:
-            _raw_settimeout(self, remaining)
-        try:
-            return fn(self, arg)
-        except _std.timeout:
-            raise self._timeout_error(msg) from None
-        finally:
-            if adjusted:
-                _raw_settimeout(self, timeout)
+    # -- running TLS operations over the socket -------------------------------------------
 
     @staticmethod
     def _timeout_error(msg: str) -> OSError:
@@ -372,142 +344,39 @@ class SSLSocket(socket):
             msg = _handshake_timeout_message()
         return _std.timeout(msg)
 
-    def _flush(self, timeout: Any, deadline: float, msg: str) -> bool:
-        """Send what the TLS engine has written. False: a non-blocking socket is full."""
-        out = self._outgoing
-        data = self._unsent
-        if out.pending:
-            data = data + out.read() if data else out.read()
-        elif not data:
-            return True
-        self._unsent = b""
-        if timeout is None:
-            try:
-                _raw_sendall(self, data)
-            except OSError:
-                self._unsent = data  # kept for a retry, as OpenSSL keeps a refused record
-                raise
-        elif timeout == 0:
-            sent = 0
-            try:
-                while sent < len(data):
-                    sent += _raw_send(self, data[sent:] if sent else data)
-            except BlockingIOError:
-                self._unsent = data[sent:]
-                return False
-        else:
-            try:
-                self._sock_call(_raw_sendall, data, timeout, deadline, msg)
-            except _std.timeout:
-                raise
-            except OSError:
-                self._unsent = data
-                raise
-        return True
-
-    def _flush_quietly(self) -> None:
-        """Send an alert OpenSSL queued before failing, as the stdlib's OpenSSL would have."""
-        try:
-            timeout = _raw_gettimeout(self)
-            self._flush(timeout, _monotonic() + (timeout or 0), _WRITE_TIMEOUT)
-        except OSError:
-            pass
-
-    def _recv(self, size: int, timeout: Any, deadline: float, msg: str) -> Any:
-        """Read ciphertext; None when a non-blocking socket has nothing."""
-        if timeout is None:
-            return _raw_recv(self, size)
-        try:
-            if timeout == 0:
-                return _raw_recv(self, size)
-            return self._sock_call(_raw_recv, size, timeout, deadline, msg)
-        except BlockingIOError:
-            return None
-
-    def _fill(self, timeout: Any, deadline: float, msg: str) -> bool:
-        """Read the next piece of the current TLS record into the engine.
-
-        Reads a record header, then its body, never past the record: what the peer sent after
-        it stays in the socket (see the module's docstring). False when a non-blocking socket
-        has nothing to give.
-        """
-        incoming = self._incoming
-        left = self._record_left
-        if left:
-            data = self._recv(left, timeout, deadline, msg)
-            if data is None:
-                return False
-            if data:
-                self._record_left = left - len(data)
-                incoming.write(data)
-            else:
-                incoming.write_eof()
-            return True
-        header = self._header
-        data = self._recv(_HEADER - len(header), timeout, deadline, msg)
-        if data is None:
-            return False
-        if not data:
-            incoming.write_eof()
-            return True
-        if header:
-            header += data
-            if len(header) < _HEADER:
-                self._header = header
-                incoming.write(data)
-                return True
-            self._header = b""
-        elif len(data) < _HEADER:
-            self._header = data
-            incoming.write(data)
-            return True
-        else:
-            header = data
-        left = header[3] << 8 | header[4]
-        if not (20 <= header[0] <= 24 and header[1] == 3 and left <= _MAX_RECORD):
-            # Not TLS, or a record OpenSSL refuses on sight: let it say so from the header.
-            self._record_left = left
-            incoming.write(data)
-            return True
-        # The body almost always arrived with its header: read it in the same step.
-        try:
-            body = self._recv(left, timeout, deadline, msg) if left else b""
-        except BaseException:  # a timeout, Ctrl-C...: keep the header, the stream stays whole
-            self._record_left = left
-            incoming.write(data)
-            raise
-        if body is None:  # non-blocking, the body is still on its way
-            self._record_left = left
-            incoming.write(data)
-        elif not body and left:  # the peer closed after the header
-            self._record_left = left
-            incoming.write(data)
-            incoming.write_eof()
-        elif len(body) < 4096:
-            self._record_left = left - len(body)
-            incoming.write(data + body)
-        else:
-            self._record_left = left - len(body)
-            incoming.write(data)
-            incoming.write(body)
-        return True
-
     def _io(self, op: Any, args: tuple, op_name: str, msg: str, prefill: bool = False) -> Any:
-        """Run a TLS operation to completion, moving ciphertext as the engine asks.
+        """Run a TLS operation (a method of the ``_ssl`` object) to completion.
 
-        The stdlib's ``_ssl`` loop, over memory BIOs: on "want read", send what the engine
-        wrote and read more from the socket; blocking, with a deadline, or (non-blocking)
-        raising the engine's ``SSLWantReadError`` / an ``SSLWantWriteError``.
+        The stdlib's ``_ssl`` loop over memory BIOs: when the engine wants to read, send what it
+        wrote and read the next piece of a record from the socket. Blocking and timed sockets
+        run the loop in Rust (one deadline for the whole operation, as ``_ssl`` has);
+        non-blocking ones here, raising the engine's own ``SSLWantReadError``.
         """
         timeout = _raw_gettimeout(self)
-        deadline = 0.0 if timeout is None or timeout == 0 else _monotonic() + timeout
+        if timeout != 0:
+            try:
+                keep_going = op_name == "read" or (op_name == "do_handshake" and self.server_side)
+                return self._channel.run(self, op, args, prefill, keep_going)
+            except _SSLError:
+                raise
+            except _std.timeout:
+                raise self._timeout_error(msg) from None
+            except OSError as exc:
+                if op_name == "write" and self._channel.unsent:
+                    self._failed_write = memoryview(args[0]).nbytes
+                raise _socket_failure(exc, op_name) from None
+        return self._io_nonblocking(op, args, op_name, prefill)
+
+    def _io_nonblocking(self, op: Any, args: tuple, op_name: str, prefill: bool) -> Any:
+        channel = self._channel
         incoming = self._incoming
         try:
-            if self._unsent and not self._flush(timeout, deadline, msg) and op_name != "read":
+            if channel.unsent and not channel.flush(self, 0) and op_name != "read":
                 raise _want_write(op_name)
-            if prefill and not incoming.pending and not incoming.eof:
-                # Steady state, nothing buffered: the engine would only ask for a record.
-                self._fill(timeout, deadline, msg)
+            if prefill and not incoming.pending and not incoming.eof and not op.__self__.pending():
+                channel.fill(self, 0)
+        except _SSLError:
+            raise
         except OSError as exc:
             raise _socket_failure(exc, op_name) from None
         while True:
@@ -515,9 +384,9 @@ class SSLSocket(socket):
                 result = op(*args)
             except _WantRead:
                 try:
-                    if not self._flush(timeout, deadline, msg):
+                    if not channel.flush(self, 0):
                         raise _want_write(op_name) from None
-                    if incoming.eof or not self._fill(timeout, deadline, msg):
+                    if incoming.eof or not channel.fill(self, 0):
                         raise
                 except _SSLError:
                     raise
@@ -525,25 +394,37 @@ class SSLSocket(socket):
                     raise _socket_failure(exc, op_name) from None
                 continue
             except _SSLError:
-                self._flush_quietly()
+                try:  # the alert OpenSSL queued before failing, as its own socket would send
+                    channel.flush(self, 0)
+                except OSError:
+                    pass
                 raise
-            if self._outgoing.pending:
-                try:
-                    if not self._flush(timeout, deadline, msg) and op_name != "read":
-                        raise _want_write(op_name)
-                except _SSLError:
-                    raise
-                except OSError as exc:
-                    if op_name == "write":
-                        self._failed_write = args[0]
-                    elif exc.errno in _PEER_GONE and (op_name == "read" or self.server_side):
-                        # What a read or a server's handshake writes on its own (session
-                        # tickets) is dropped when the peer has gone: OpenSSL ignores that
-                        # failure too.
-                        self._unsent = b""
-                        return result
-                    raise _socket_failure(exc, op_name) from None
+            try:
+                if not channel.flush(self, 0) and op_name != "read":
+                    raise _want_write(op_name)
+            except _SSLError:
+                raise
+            except OSError as exc:
+                if op_name == "write":
+                    self._failed_write = memoryview(args[0]).nbytes
+                elif exc.errno in _PEER_GONE and (op_name == "read" or self.server_side):
+                    channel.discard_unsent()  # session tickets for a departed peer
+                    return result
+                raise _socket_failure(exc, op_name) from None
             return result
+
+    def _flush_pending(self) -> bool:
+        """Send ciphertext a previous write left (non-blocking retry, refused write)."""
+        timeout = _raw_gettimeout(self)
+        ns = -1 if timeout is None else int(timeout * 1e9)
+        try:
+            return self._channel.flush(self, ns)  # type: ignore[no-any-return]
+        except _SSLError:
+            raise
+        except _std.timeout:
+            raise self._timeout_error(_WRITE_TIMEOUT) from None
+        except OSError as exc:
+            raise _socket_failure(exc, "write") from None
 
     # -- the ssl.SSLSocket API -----------------------------------------------------------------
 
@@ -556,7 +437,7 @@ class SSLSocket(socket):
             raise ValueError("Read on closed or unwrapped SSL socket.")
         args = (len,) if buffer is None else (len, buffer)
         try:
-            prefill = self._steady and len > 0 and not sslobj.pending()
+            prefill = self._steady and len > 0
             result = self._io(sslobj.read, args, "read", _READ_TIMEOUT, prefill)
         except _SSLError as x:
             self._steady = False
@@ -587,9 +468,7 @@ class SSLSocket(socket):
             # A non-blocking write() that raised SSLWantWriteError is being retried: its data
             # is encrypted already (OpenSSL's own write retry works the same way).
             done = self._unsent_len
-            timeout = _raw_gettimeout(self)
-            deadline = 0.0 if not timeout else _monotonic() + timeout
-            if not self._flush(timeout, deadline, _WRITE_TIMEOUT):
+            if not self._flush_pending():
                 raise _want_write("write")
             self._unsent_len = 0
             return done
@@ -618,19 +497,12 @@ class SSLSocket(socket):
         OpenSSL keeps the refused record and expects the same write again: a shorter one is
         ``BAD_LENGTH``; otherwise the record is sent again (and fails again if the peer is gone).
         """
-        with memoryview(self._failed_write) as view:
-            pending = view.nbytes
+        pending = self._failed_write
+        assert pending is not None
         if size < pending:
             raise _bad_length()
-        timeout = _raw_gettimeout(self)
-        deadline = 0.0 if not timeout else _monotonic() + timeout
-        try:
-            if not self._flush(timeout, deadline, _WRITE_TIMEOUT):
-                raise _want_write("write")
-        except _SSLError:
-            raise
-        except OSError as exc:
-            raise _socket_failure(exc, "write") from None
+        if not self._flush_pending():
+            raise _want_write("write")
         self._failed_write = None
         return pending
 
@@ -638,7 +510,7 @@ class SSLSocket(socket):
         try:
             return self._io(sslobj.write, (data,), "write", _WRITE_TIMEOUT)
         except _WantWrite:
-            if self._unsent:
+            if self._channel.unsent:
                 self._unsent_len = size
             raise
 
