@@ -260,7 +260,9 @@ impl ChatClient {
         };
         let datagram = match recv_datagram(py, socket, wait) {
             Ok(datagram) => datagram,
-            Err(err) if err.is_instance_of::<pyo3::exceptions::PyTimeoutError>(py) => return Ok(()),
+            Err(err) if err.is_instance_of::<pyo3::exceptions::socket::timeout>(py) => {
+                return Ok(())
+            }
             Err(err) => return Err(err),
         };
         match chat_protocol::parse_reply(&datagram) {

@@ -8,8 +8,8 @@
 use std::ffi::CStr;
 use std::io;
 
-use pyo3::exceptions::socket::gaierror;
-use pyo3::exceptions::{PyOSError, PyTimeoutError};
+use pyo3::exceptions::socket::{gaierror, timeout as socket_timeout};
+use pyo3::exceptions::PyOSError;
 use pyo3::PyErr;
 
 /// The C library's message for `errno`, as CPython's `strerror()` shows it.
@@ -39,9 +39,10 @@ pub fn from_io(err: io::Error) -> PyErr {
     }
 }
 
-/// The stdlib's `socket.timeout` (an alias of `TimeoutError`) with its message.
+/// The stdlib's `socket.timeout` with its message: `TimeoutError` since 3.10, a class of its
+/// own (a subclass of `OSError`) on 3.9, so PyO3 looks it up rather than assuming either.
 pub fn timed_out() -> PyErr {
-    PyTimeoutError::new_err("timed out")
+    socket_timeout::new_err("timed out")
 }
 
 /// `socket.gaierror(code, gai_strerror(code))`, as CPython's `set_gaierror` builds it.

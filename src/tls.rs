@@ -312,9 +312,9 @@ impl TlsChannel {
     ///
     /// `prefill`: the connection is in its steady state and the caller wants data, so when
     /// nothing is buffered the next record is read before asking the engine (which would only
-    /// ask for it). `keep_going`: when sending what the engine wrote after it succeeded finds
-    /// the peer gone (EPIPE, ECONNRESET), return the result anyway: what a read or a server's
-    /// handshake writes on its own (session tickets) is dropped, as OpenSSL drops it.
+    /// ask for it). `keep_going`: when sending what the engine wrote finds the peer gone
+    /// (EPIPE, ECONNRESET), go on: what a read or a server's handshake writes on its own
+    /// (session tickets) is dropped, as OpenSSL drops it.
     #[pyo3(signature = (sock, op, args, prefill=false, keep_going=false))]
     fn run<'py>(
         &self,
@@ -354,7 +354,11 @@ impl TlsChannel {
                     return Ok(result);
                 }
                 Err(err) if err.is_instance(py, want_read(py)?) => {
-                    self.flush_within(py, fd, limit)?;
+                    match self.flush_within(py, fd, limit) {
+                        Ok(_) => {}
+                        Err(gone) if keep_going && peer_gone(py, &gone) => self.discard_unsent(),
+                        Err(gone) => return Err(gone),
+                    }
                     let eof: bool = incoming.getattr(intern!(py, "eof"))?.extract()?;
                     // (Nothing to read only on a socket made non-blocking meanwhile: the
                     // engine's error is then the answer, as in the non-blocking loop.)
@@ -364,8 +368,11 @@ impl TlsChannel {
                 }
                 Err(err) => {
                     // An alert OpenSSL queued before failing goes to the peer, as the stdlib's
-                    // OpenSSL would have sent it; the engine's error is what the caller sees.
-                    let _ = self.flush_within(py, fd, limit);
+                    // OpenSSL would have sent it; the engine's error is what the caller sees,
+                    // and an alert the socket refuses is dropped, not sent before what follows.
+                    if self.flush_within(py, fd, limit).is_err() {
+                        self.discard_unsent();
+                    }
                     return Err(err);
                 }
             }

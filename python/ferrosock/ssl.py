@@ -355,7 +355,7 @@ class SSLSocket(socket):
         timeout = _raw_gettimeout(self)
         if timeout != 0:
             try:
-                keep_going = op_name == "read" or (op_name == "do_handshake" and self.server_side)
+                keep_going = self._writes_on_its_own(op_name)
                 return self._channel.run(self, op, args, prefill, keep_going)
             except _SSLError:
                 raise
@@ -366,6 +366,11 @@ class SSLSocket(socket):
                     self._failed_write = memoryview(args[0]).nbytes
                 raise _socket_failure(exc, op_name) from None
         return self._io_nonblocking(op, args, op_name, prefill)
+
+    def _writes_on_its_own(self, op_name: str) -> bool:
+        """Whether what the engine writes during this operation is its own (session tickets,
+        which OpenSSL stops sending without an error when the peer has gone)."""
+        return op_name == "read" or (op_name == "do_handshake" and self.server_side)
 
     def _io_nonblocking(self, op: Any, args: tuple, op_name: str, prefill: bool) -> Any:
         channel = self._channel
@@ -384,8 +389,15 @@ class SSLSocket(socket):
                 result = op(*args)
             except _WantRead:
                 try:
-                    if not channel.flush(self, 0):
-                        raise _want_write(op_name) from None
+                    try:
+                        if not channel.flush(self, 0):
+                            raise _want_write(op_name) from None
+                    except _SSLError:
+                        raise
+                    except OSError as exc:
+                        if not (exc.errno in _PEER_GONE and self._writes_on_its_own(op_name)):
+                            raise
+                        channel.discard_unsent()  # session tickets for a departed peer
                     if incoming.eof or not channel.fill(self, 0):
                         raise
                 except _SSLError:
@@ -397,7 +409,7 @@ class SSLSocket(socket):
                 try:  # the alert OpenSSL queued before failing, as its own socket would send
                     channel.flush(self, 0)
                 except OSError:
-                    pass
+                    channel.discard_unsent()
                 raise
             try:
                 if not channel.flush(self, 0) and op_name != "read":
@@ -407,7 +419,7 @@ class SSLSocket(socket):
             except OSError as exc:
                 if op_name == "write":
                     self._failed_write = memoryview(args[0]).nbytes
-                elif exc.errno in _PEER_GONE and (op_name == "read" or self.server_side):
+                elif exc.errno in _PEER_GONE and self._writes_on_its_own(op_name):
                     channel.discard_unsent()  # session tickets for a departed peer
                     return result
                 raise _socket_failure(exc, op_name) from None
