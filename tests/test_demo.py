@@ -74,8 +74,10 @@ def test_demo_with_port_base_shows_the_lessons():
     assert ports and all(base <= p < base + PORTS_PER_RUN for p in ports)
     # lesson 2, shown: the plain restart fails at bind, the SO_REUSEADDR one serves again
     plain = out.index("2. server: tcp_hello_server again, at once, on the same port")
-    reuse = out.index("4. server: reuse_server again, at once, on the same port")
-    assert "OSError: [Errno 98] Address already in use" in out[plain:reuse]
+    rule = out.index("3. server: reuse_server on that port: the old socket did not set it")
+    reuse = out.index("5. server: reuse_server again, at once, on the same port")
+    assert "OSError: [Errno 98] Address already in use" in out[plain:rule]
+    assert "OSError: [Errno 98] Address already in use" in out[rule:reuse]
     assert "TCP server (SO_REUSEADDR) listening on" in out[reuse:]
     assert "server stopped\n    [exit status 0]" in out  # the looping servers, after Ctrl-C
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
-import importlib
 import os
 import re
 import selectors
@@ -23,7 +22,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, TextIO
+from typing import Callable, Iterator, TextIO
 
 HOST = "127.0.0.1"
 PATIENCE = 10.0  # seconds any one step may take on loopback before the demo gives up
@@ -207,22 +206,6 @@ def run_client(
     transcript.expect(done.returncode == 0, f"{program} exit status {done.returncode}")
 
 
-def hello_until_hangup(module: Any, port: int) -> bytes:
-    """The TCP hello client's exchange, but close only after the server has hung up.
-
-    Whichever side closes first keeps the connection in TIME_WAIT; waiting puts it on the
-    server's side, as when a server is stopped while its clients are still connected.
-    """
-    with module.socket() as client:
-        client.settimeout(PATIENCE)
-        client.connect((HOST, port))
-        client.send(b"hello!")
-        reply = client.recv(1024)
-        while client.recv(1024):
-            pass
-    return reply
-
-
 # --------------------------------------------------------------------------- the pairs
 
 
@@ -285,32 +268,31 @@ def looping(server_program: str, client_program: str, replies: str, typed: str):
 
 
 def restart(run: Run) -> None:
-    """Lesson 2: restart a TCP server at once, without and with SO_REUSEADDR."""
+    """Lesson 2, as reuse_server --help tells it: the plain restart, the Linux rule, the fix."""
     plain_port, reuse_port = run.ports
-    client_module = importlib.import_module(BACKEND_MODULES[run.client_backend])
     t = run.transcript
-    steps = (("tcp_hello_server", plain_port, "1", "2"), ("reuse_server", reuse_port, "3", "4"))
-    for program, port, first, second in steps:
+    errno98 = "OSError: [Errno 98] Address already in use"
+
+    def serve_one(title: str, program: str, port: int) -> None:
         with lesson_server(program, run.server_backend, port) as server:
             t.expect(server.wait_listening(), f"{program} did not start")
-            reply = hello_until_hangup(client_module, port)
-            server.finish(t, f"{first}. server: {program}")
-        t.add("   client: the demo's, closing after the server did", f"{reply!r}\n", 0)
+            client = run.client("tcp_hello_client", port, title="   client: tcp_hello_client")
+            server.finish(t, title)
+        run.then(client)
 
-        title = f"{second}. server: {program} again, at once, on the same port"
+    def refused(step: str, program: str, port: int, why: str) -> None:
         with lesson_server(program, run.server_backend, port) as again:
             listening = again.wait_listening()
-            if program == "tcp_hello_server":
-                client = run.client("tcp_hello_client", port) if listening else Transcript()
-                again.finish(t, title, expect_status=1)
-                t.expect(not listening, "tcp_hello_server could bind again: no TIME_WAIT?")
-            else:
-                t.expect(listening, "reuse_server could not bind again")
-                client = run.client("tcp_hello_client", port, title="   client: tcp_hello_client")
-                again.finish(t, title)
-            run.then(client)
-    errno98 = "OSError: [Errno 98] Address already in use"
-    t.expect(errno98 in t.text(), f"the plain restart did not fail with {errno98!r}")
+            again.finish(t, f"{step}. server: {program} {why}", expect_status=1)
+        t.expect(not listening, f"{program} could bind port {port} again: no TIME_WAIT?")
+        t.expect(t.sections[-1].count(errno98) == 1, f"{program} did not fail with {errno98!r}")
+
+    serve_one("1. server: tcp_hello_server", "tcp_hello_server", plain_port)
+    refused("2", "tcp_hello_server", plain_port, "again, at once, on the same port")
+    refused("3", "reuse_server", plain_port, "on that port: the old socket did not set it")
+    serve_one("4. server: reuse_server, on a port of its own", "reuse_server", reuse_port)
+    again = "5. server: reuse_server again, at once, on the same port"
+    serve_one(again, "reuse_server", reuse_port)
 
 
 @dataclass(frozen=True)
@@ -334,11 +316,12 @@ PAIRS = (
     Pair(
         "restart, SO_REUSEADDR",
         """\
-Lesson 2: a TCP server started again right after serving a client. The side that closes a
-connection first keeps it in TIME_WAIT for a minute; here that is the server (the demo's
-client waits for it to hang up), so the plain server's second bind fails with Errno 98, while
-reuse_server, which sets SO_REUSEADDR before bind, starts again at once. (Linux lets a port be
-shared only among sockets that all set SO_REUSEADDR, so reuse_server gets a port of its own.)""",
+Lesson 2, the steps of `reuse_server --help`: a TCP server started again right after serving
+a client. The side that closes a connection first keeps it in TIME_WAIT for a minute; the
+lesson's client waits for the server to hang up, so that is always the server's side, and the
+plain server's second bind fails with Errno 98. So does reuse_server's on that port: Linux
+reuses a TIME_WAIT port only if the old socket set SO_REUSEADDR as well as the new one. On a
+port of its own, reuse_server starts again at once.""",
         restart,
         (TCP, TCP),
     ),
