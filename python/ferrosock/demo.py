@@ -20,8 +20,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator, TextIO
 
 HOST = "127.0.0.1"
@@ -78,9 +80,10 @@ class Transcript:
 # --------------------------------------------------------------------------- processes
 
 
-def _lesson_command(program: str, backend: str, port: int) -> list[str]:
+def _lesson_command(program: str, backend: str, port: int, args: tuple[str, ...] = ()) -> list[str]:
     module = f"ferrosock.lessons.{program}"
-    return [sys.executable, "-m", module, "--backend", backend, "--host", HOST, "--port", str(port)]
+    options = ["--backend", backend, "--host", HOST, "--port", str(port)]
+    return [sys.executable, "-m", module, *options, *args]
 
 
 def _child_env() -> dict[str, str]:
@@ -105,10 +108,19 @@ def _output(*chunks: bytes) -> str:
 class LessonServer:
     """A lesson server in a subprocess, with its operator's replies typed in advance."""
 
-    def __init__(self, program: str, backend: str, port: int, typed: str = ""):
+    def __init__(
+        self,
+        program: str,
+        backend: str,
+        port: int,
+        typed: str = "",
+        args: tuple[str, ...] = (),
+        cwd: str | None = None,
+    ):
         self.program = program
         self.proc = subprocess.Popen(
-            _lesson_command(program, backend, port),
+            _lesson_command(program, backend, port, args),
+            cwd=cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -177,8 +189,15 @@ class LessonServer:
 
 
 @contextlib.contextmanager
-def lesson_server(program: str, backend: str, port: int, typed: str = "") -> Iterator[LessonServer]:
-    server = LessonServer(program, backend, port, typed)
+def lesson_server(
+    program: str,
+    backend: str,
+    port: int,
+    typed: str = "",
+    args: tuple[str, ...] = (),
+    cwd: str | None = None,
+) -> Iterator[LessonServer]:
+    server = LessonServer(program, backend, port, typed, args, cwd)
     try:
         yield server
     finally:
@@ -186,12 +205,21 @@ def lesson_server(program: str, backend: str, port: int, typed: str = "") -> Ite
 
 
 def run_client(
-    transcript: Transcript, title: str, program: str, backend: str, port: int, typed: str = ""
+    transcript: Transcript,
+    title: str,
+    program: str,
+    backend: str,
+    port: int,
+    typed: str = "",
+    args: tuple[str, ...] = (),
+    cwd: str | None = None,
+    expect_status: int = 0,
 ) -> None:
     """Run a lesson client to the end with `typed` as its keyboard, and add its output."""
     try:
         done = subprocess.run(
-            _lesson_command(program, backend, port),
+            _lesson_command(program, backend, port, args),
+            cwd=cwd,
             input=typed.encode("utf-8"),
             capture_output=True,
             timeout=PATIENCE,
@@ -203,7 +231,10 @@ def run_client(
         transcript.problems.append(f"{program} did not finish; killed")
         return
     transcript.add(title, _output(done.stdout, done.stderr), done.returncode)
-    transcript.expect(done.returncode == 0, f"{program} exit status {done.returncode}")
+    transcript.expect(
+        done.returncode == expect_status,
+        f"{program} exit status {done.returncode}, not {expect_status}",
+    )
 
 
 # --------------------------------------------------------------------------- the pairs
@@ -224,11 +255,22 @@ class Run:
     ports: list[int]
     transcript: Transcript = field(default_factory=Transcript)
 
-    def client(self, program: str, port: int, typed: str = "", title: str = "") -> Transcript:
+    def client(
+        self,
+        program: str,
+        port: int,
+        typed: str = "",
+        title: str = "",
+        args: tuple[str, ...] = (),
+        cwd: str | None = None,
+        expect_status: int = 0,
+    ) -> Transcript:
         """Run a lesson client; returns its own transcript, added once the server's is in."""
         client = Transcript()
         title = title or f"client: {program}" + (f", typing {typing(typed)}" if typed else "")
-        run_client(client, title, program, self.client_backend, port, typed)
+        run_client(
+            client, title, program, self.client_backend, port, typed, args, cwd, expect_status
+        )
         return client
 
     def then(self, later: Transcript) -> None:
@@ -295,6 +337,60 @@ def restart(run: Run) -> None:
     serve_one(again, "reuse_server", reuse_port)
 
 
+def upload(run: Run) -> None:
+    """File upload: one file saved, then one refused by --max-size before its body is sent."""
+    (port,) = run.ports
+    with tempfile.TemporaryDirectory(prefix="ferrosock-demo-") as work:
+        Path(work, "lesson.txt").write_bytes(UPLOAD)
+        Path(work, "big.bin").write_bytes(bytes(4 * len(UPLOAD)))
+        args = ("--directory", "received", "--max-size", str(2 * len(UPLOAD)))
+        title = f"server: file_server {' '.join(args)}; stopped with Ctrl-C"
+        with lesson_server("file_server", run.server_backend, port, args=args, cwd=work) as srv:
+            run.transcript.expect(srv.wait_listening(), "file_server did not start")
+            saved = run.client("file_client", port, args=("lesson.txt",), cwd=work)
+            refused = run.client("file_client", port, args=("big.bin",), cwd=work, expect_status=1)
+            srv.finish(run.transcript, title, interrupt=True)
+        run.transcript.expect(
+            Path(work, "received", "lesson.txt").read_bytes() == UPLOAD, "the upload differs"
+        )
+        run.then(saved)
+        run.then(refused)
+
+
+def authentication(run: Run) -> None:
+    """The HMAC challenge: a client that knows the key, then one that does not."""
+    (port,) = run.ports
+    with lesson_server("auth_server", run.server_backend, port) as server:
+        run.transcript.expect(server.wait_listening(), "auth_server did not start")
+        right = run.client("auth_client", port, args=("--message", "你好，服务器"))
+        wrong = run.client(
+            "auth_client",
+            port,
+            args=("--key", "a-guess"),
+            title="client: auth_client --key a-guess",
+            expect_status=1,
+        )
+        title = "server: auth_server; stopped with Ctrl-C"
+        server.finish(run.transcript, title, interrupt=True)
+    run.then(right)
+    run.then(wrong)
+
+
+UPLOAD = "文件上传: the lesson's file, line after line.\n".encode() * 4096  # ~200 KB
+
+
+def without_recv_sizes(text: str) -> str:
+    """Ports aside, and how the bytes of a stream happened to be cut into recv calls (that
+    depends on timing; the total and the glued first recv are compared)."""
+    text = re.sub(r"(?m)^ *recv #\d+.*\n", "", without_ports(text))
+    return re.sub(r"in \d+ recv calls", "in N recv calls", text)
+
+
+def without_redraws(text: str) -> str:
+    """Ports aside, and the progress bar's redraws: only what is left on the screen."""
+    return re.sub(r"[^\n]*\r", "", without_ports(text))
+
+
 @dataclass(frozen=True)
 class Pair:
     title: str
@@ -350,6 +446,37 @@ port of its own, reuse_server starts again at once.""",
         looping("time_server", "time_client", replies="", typed="\n%Y %m %d\n%H:%M\n"),
         (UDP,),
         without_clock,
+    ),
+    Pair(
+        "sticky packets",
+        "TCP is a byte stream (黏包): five quick sends and one large one; the server's recv(1024)\n"
+        "calls glue the small ones together and cut the large one (the pieces are compared by\n"
+        "their total: where the cuts fall depends on timing).",
+        one_shot("sticky_server", "sticky_client"),
+        (TCP,),
+        without_recv_sizes,
+    ),
+    Pair(
+        "framing",
+        "The fix: each message behind a 4-byte length header; the same burst arrives message by\n"
+        "message, exactly as sent.",
+        one_shot("framed_server", "framed_client"),
+        (TCP,),
+    ),
+    Pair(
+        "file upload",
+        "A JSON header (name, size, SHA-256), then the file's bytes, with a progress bar; the\n"
+        "second file is over the server's --max-size and is refused before its body is sent.",
+        upload,
+        (TCP,),
+        without_redraws,
+    ),
+    Pair(
+        "HMAC authentication",
+        "Is the client legitimate? The server sends a random challenge, the client answers with\n"
+        "its HMAC under the shared key; a client with the wrong key is refused.",
+        authentication,
+        (TCP,),
     ),
 )
 
