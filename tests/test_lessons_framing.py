@@ -323,21 +323,30 @@ def test_file_client_without_the_file(tmp_path):
 def test_auth_right_and_wrong_keys(serve, backends):
     server_backend, client_backend = backends
     server = serve("auth_server", server_backend, "--key", "s3cret")
-    right = server.client("auth_client", client_backend, "--key", "s3cret", "--message", "你好")
+    message = "你好，服务器"
+    right = server.client("auth_client", client_backend, "--key", "s3cret", "--message", message)
     wrong = server.client("auth_client", client_backend, "--key", "guess")
     default = server.client("auth_client", client_backend)  # the lesson key, not the server's
     status, out, err = server.finish(interrupt=True)
 
     assert right.returncode == 0, right.stderr
-    assert right.stdout == f"the server accepted our answer\n{'你好'.encode()!r}\n"
+    assert right.stdout == f"the server accepted our answer\n'{message}'\n"  # text, not \xe4...
     for refused in (wrong, default):
         assert refused.returncode == 1
         assert refused.stdout == ""
         assert "refused: the server refused our answer: wrong key?" in refused.stderr
-    assert out.count("is authenticated; echoing") == 1
+    assert out.count(f"is authenticated; echoing '{message}'") == 1
     assert out.count("it does not know the key") == 2
     assert (status, err) == (0, "")
     assert out.endswith("server stopped\n")
+
+
+def test_readable_shows_utf8_beyond_ascii_as_text():
+    from ferrosock.lessons._readable import readable
+
+    assert readable(b"hello") == "b'hello'"  # as the lesson prints bytes
+    assert readable("你好".encode()) == "'你好'"
+    assert readable("你好".encode()[:4]) == repr("你好".encode()[:4])  # half a character
 
 
 def test_auth_default_key_on_both_sides(serve):

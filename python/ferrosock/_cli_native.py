@@ -65,17 +65,23 @@ def add_serve(subparsers: Any) -> None:
 
 
 def _std_echo(host: str, port: int, kind: str, quiet: bool) -> socketserver.BaseServer:
+    from ferrosock.lessons._readable import readable
+
     class Echo(socketserver.BaseRequestHandler):
         def handle(self) -> None:
             if kind == "udp":
                 data, sock = self.request
                 if not quiet:
-                    _print_line(f"{self.client_address[0]}:{self.client_address[1]}: {data!r}")
+                    _print_line(
+                        f"{self.client_address[0]}:{self.client_address[1]}: {readable(data)}"
+                    )
                 sock.sendto(data, self.client_address)
                 return
             while data := self.request.recv(65536):
                 if not quiet:
-                    _print_line(f"{self.client_address[0]}:{self.client_address[1]}: {data!r}")
+                    _print_line(
+                        f"{self.client_address[0]}:{self.client_address[1]}: {readable(data)}"
+                    )
                 self.request.sendall(data)
 
     cls = socketserver.ThreadingUDPServer if kind == "udp" else socketserver.ThreadingTCPServer
