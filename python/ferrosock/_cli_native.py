@@ -231,7 +231,60 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
-CHAT_HELP = "type '@NAME text' to send, '/who' to list users, '/quit' (or Ctrl-D) to leave"
+CHAT_HELP = "type '@NAME text' to send, '/who' to list users, 'q' or '/quit' (or Ctrl-D) to leave"
+PROMPT = "> "
+
+
+class _ChatScreen:
+    """Where the chat's lines go. On a terminal, a message that arrives while the user types
+    is printed above the line being typed, and the prompt and the typed text are drawn again
+    below it (readline keeps the text); on a pipe, lines are just printed."""
+
+    def __init__(self) -> None:
+        self.interactive = sys.stdin.isatty() and sys.stdout.isatty()
+        self.lock = threading.Lock()
+        self.readline: Any = None
+        if self.interactive:
+            try:
+                import readline  # noqa: PLC0415 - only for a terminal; absent on some builds
+
+                self.readline = readline
+            except ImportError:
+                pass
+
+    def read(self) -> str:
+        """One line typed by the user (EOFError at the end of input)."""
+        if self.interactive:
+            return input(PROMPT)
+        line = sys.stdin.readline()
+        if not line:
+            raise EOFError
+        return line
+
+    def show(self, text: str) -> None:
+        """A line from the program or the chat, without disturbing what the user is typing."""
+        with self.lock:
+            if not self.interactive:
+                print(text, flush=True)
+                return
+            typed = self.readline.get_line_buffer() if self.readline else ""
+            # \r and "erase line", the message, then the prompt and the typed text again
+            sys.stdout.write(f"\r\033[K{text}\n{PROMPT}{typed}")
+            sys.stdout.flush()
+
+    def reply(self, text: str) -> None:
+        """An answer to what the user just typed (the prompt comes back by itself)."""
+        with self.lock:
+            print(text, flush=True)
+
+
+def _chat_failure(exc: BaseException) -> str:
+    """One line for a failed chat command."""
+    if isinstance(exc, TimeoutError):
+        return "error: the server did not answer (is it running? the link may be losing data)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "error: nobody is serving the chat there now (connection refused)"
+    return f"error: {exc}"
 
 
 def chat_client(args: argparse.Namespace) -> int:
@@ -240,43 +293,62 @@ def chat_client(args: argparse.Namespace) -> int:
     try:
         client = clients.ChatClient((args.host, args.port), args.name, timeout=args.timeout)
     except (OSError, ValueError, clients.ChatError) as exc:
-        return _client_error(exc)
+        print(_chat_failure(exc), file=sys.stderr)
+        return 1
+    screen = _ChatScreen()
     done = threading.Event()
+    rejoins = [client.rejoins]
+
+    def tell_if_rejoined() -> None:
+        if client.rejoins != rejoins[0]:
+            rejoins[0] = client.rejoins
+            screen.show(
+                f"(the server had forgotten us, after a restart or a long silence: "
+                f"joined again as {_printable(args.name)})"
+            )
 
     def deliveries() -> None:
         while not done.is_set():
             try:
-                sender, text = client.recv(timeout=0.2)
+                sender, text = client.recv(timeout=0.2)  # also keeps our registration alive
             except TimeoutError:
+                tell_if_rejoined()
                 continue
-            except OSError:
-                return
-            print(f"{_printable(sender)}: {_printable(text)}", flush=True)
+            except clients.ChatError as exc:  # our name was taken while we were away
+                screen.show(f"error: {exc}")
+                continue
+            except OSError:  # a refusal while the server restarts; or we are closing
+                if done.wait(0.5):
+                    return
+                continue
+            screen.show(f"{_printable(sender)}: {_printable(text)}")
 
     reader = threading.Thread(target=deliveries, daemon=True)
     try:
-        print(f"joined as {args.name}; {CHAT_HELP}", flush=True)
+        screen.reply(f"joined as {args.name}; {CHAT_HELP}")
         reader.start()
-        for line in sys.stdin:
-            line = line.strip()
+        while True:
+            try:
+                line = screen.read().strip()
+            except EOFError:
+                break
             if not line:
                 continue
-            if line == "/quit":
+            if line in ("q", "/quit"):  # 'q' ends the conversation, as in the lesson's client
                 break
             try:
                 if line == "/who":
-                    print("users: " + ", ".join(client.who()), flush=True)
+                    screen.reply("users: " + ", ".join(client.who()))
                 elif line.startswith("@") and " " in line:
                     to, text = line[1:].split(" ", 1)
                     client.send(to, text)
                 else:
-                    print(CHAT_HELP, flush=True)
-            except (clients.ChatError, ValueError) as exc:
-                print(f"error: {exc}", flush=True)
-            except TimeoutError:
-                print("error: the server did not answer", flush=True)
+                    screen.reply(CHAT_HELP)
+            except (clients.ChatError, ValueError, OSError) as exc:
+                screen.reply(_chat_failure(exc))
+            tell_if_rejoined()
     except KeyboardInterrupt:
-        pass
+        print(flush=True)  # so the shell's prompt starts on a line of its own, not after ^C
     finally:
         done.set()
         if reader.is_alive():
