@@ -16,10 +16,16 @@ LOOPBACK = "127.0.0.1"
 
 
 def _port(text: str) -> int:
-    port = int(text)
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a port is a number 0-65535, not {text!r}") from None
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port must be 0-65535, not {port}")
     return port
+
+
+UDP_ONLY = {"time", "chat"}  # the lesson's time server and the chat are UDP; echo/reply both
 
 
 class _Terminated(Exception):
@@ -30,12 +36,15 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise _Terminated
 
 
-def _warn_if_exposed(host: str) -> None:
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback:
+def _resolve(host: str, port: int) -> list[str]:
+    """The addresses `host` names (socket.gaierror if none)."""
+    import socket
+
+    return sorted({info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_UDP)})
+
+
+def _warn_if_exposed(host: str, addresses: list[str]) -> None:
+    if not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):
         print(
             f"warning: binding {host}, which other machines may reach; "
             f"the lesson's servers use {LOOPBACK}",
@@ -58,8 +67,18 @@ def add_serve(subparsers: Any) -> None:
     parser.add_argument("server", choices=sorted(DEFAULT_PORTS), help="which server")
     parser.add_argument("--host", default=LOOPBACK, help=f"address to bind (default {LOOPBACK})")
     parser.add_argument("--port", type=_port, help="port (default: the lesson's, e.g. time 9000)")
-    parser.add_argument("--backend", choices=["rust", "std"], default="rust")
-    parser.add_argument("--kind", choices=["tcp", "udp"], default="tcp", help="echo and reply")
+    parser.add_argument(
+        "--backend",
+        choices=["rust", "std"],
+        default="rust",
+        help="rust: ferrosock's native (tokio) server (default, as for the lesson programs); "
+        "std: the lesson's Python program on the stdlib socket module",
+    )
+    parser.add_argument(
+        "--kind",
+        choices=["tcp", "udp"],
+        help="echo and reply: tcp (default) or udp; time and chat are udp only",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not print each request")
     parser.set_defaults(handler=serve)
 
@@ -92,7 +111,22 @@ def _std_echo(host: str, port: int, kind: str, quiet: bool) -> socketserver.Base
 
 def serve(args: argparse.Namespace) -> int:
     port = DEFAULT_PORTS[args.server] if args.port is None else args.port
-    _warn_if_exposed(args.host)
+    if args.server in UDP_ONLY:
+        if args.kind == "tcp":
+            print(
+                f"error: the {args.server} server is UDP only (leave out --kind tcp)",
+                file=sys.stderr,
+            )
+            return 2
+        args.kind = "udp"
+    elif args.kind is None:
+        args.kind = "tcp"
+    try:
+        addresses = _resolve(args.host, port)
+    except OSError as exc:  # before any warning about other machines: there is no such host
+        print(f"cannot serve on {args.host}:{port}: {exc}", file=sys.stderr)
+        return 1
+    _warn_if_exposed(args.host, addresses)
     signal.signal(signal.SIGTERM, _on_sigterm)
     # A shell starts background jobs with SIGINT ignored; a server is stopped with Ctrl-C (or
     # `kill -INT`), so take it back.
@@ -118,7 +152,10 @@ def serve(args: argparse.Namespace) -> int:
         # Inside the try: a signal right after the ready line still stops cleanly.
         _print_line(f"{args.server} server ({srv.kind}, rust) listening on {host}:{bound_port}")
         srv.serve_forever()
-    except (KeyboardInterrupt, _Terminated):
+    except KeyboardInterrupt:
+        srv.stop()
+        _print_line("")  # the terminal shows ^C: end that line first, as the lessons do
+    except _Terminated:
         srv.stop()
     _print_line("server stopped")
     return 0
@@ -145,7 +182,10 @@ def _serve_std(args: argparse.Namespace, port: int) -> int:
             _print_line(f"echo server ({args.kind}, std) listening on {host}:{bound_port}")
             while worker.is_alive():
                 worker.join(0.2)
-        except (KeyboardInterrupt, _Terminated):
+        except KeyboardInterrupt:
+            srv.shutdown()
+            _print_line("")  # after the terminal's ^C
+        except _Terminated:
             srv.shutdown()
         srv.server_close()
         _print_line("server stopped")
@@ -154,13 +194,14 @@ def _serve_std(args: argparse.Namespace, port: int) -> int:
     program = {
         ("reply", "tcp"): "tcp_hello_server",
         ("reply", "udp"): "udp_hello_server",
-        ("time", "tcp"): "time_server",
         ("time", "udp"): "time_server",
     }[(args.server, args.kind)]
     sys.argv = [program, "--backend", "std", "--host", args.host, "--port", str(port)]
     try:
         runpy.run_module(f"ferrosock.lessons.{program}", run_name="__main__")
-    except (KeyboardInterrupt, _Terminated):
+    except KeyboardInterrupt:
+        _print_line("\nserver stopped")
+    except _Terminated:
         _print_line("server stopped")
     except OSError as exc:
         print(f"cannot serve on {args.host}:{port}: {exc}", file=sys.stderr)
