@@ -15,7 +15,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::blocking::{sock_call, Failure, Timeout};
 use crate::fd::{as_uninit, Interest};
-use crate::servers::chat_protocol::{self, ChatReply};
+use crate::servers::chat_protocol::{self, ChatReply, Expect};
 use crate::{addr, errors};
 
 create_exception!(
@@ -251,36 +251,12 @@ struct Inbox {
 const INBOX_SLICE: Duration = Duration::from_millis(50);
 /// The first resend of an unanswered command, then 1.5 times longer each time, up to
 /// `RESEND_MAX`: over a link that loses 30 % of datagrams, 5 s give 11 tries.
-const RESEND_FIRST: Duration = Duration::from_millis(100);
-const RESEND_MAX: Duration = Duration::from_millis(500);
+pub(crate) const RESEND_FIRST: Duration = Duration::from_millis(100);
+pub(crate) const RESEND_MAX: Duration = Duration::from_millis(500);
 /// An answer nobody has taken for this long belongs to a command that gave up.
 const STALE_ANSWER: Duration = Duration::from_secs(60);
 /// What the server says to an address it has no registration for.
 const JOIN_FIRST: &str = "join first with /join NAME";
-
-/// Which answers a command accepts (an error answers any command).
-#[derive(Clone, Copy)]
-enum Expect<'a> {
-    Joined,
-    Delivered(&'a str),
-    Users,
-    Bye,
-}
-
-impl Expect<'_> {
-    fn accepts(self, reply: &ChatReply) -> bool {
-        match (self, reply) {
-            (_, ChatReply::Error(_)) => true,
-            (Expect::Joined, ChatReply::Ok(text)) => text.starts_with("joined as "),
-            (Expect::Delivered(to), ChatReply::Ok(text)) => {
-                text.strip_prefix("delivered to ") == Some(to)
-            }
-            (Expect::Users, ChatReply::Users(_)) => true,
-            (Expect::Bye, ChatReply::Ok(text)) => text == "bye",
-            _ => false,
-        }
-    }
-}
 
 impl ChatClient {
     fn socket(&self) -> PyResult<Arc<Socket>> {

@@ -162,3 +162,22 @@ def test_who_is_not_answered_before_joining():
         finally:
             for user in users:
                 user.close()
+
+
+def test_the_async_client_retries_too():
+    import asyncio
+
+    from ferrosock import aio
+
+    async def over(link: LossyLink) -> list[str]:
+        link.drop_replies = 1  # the answer to the first /join
+        client = await aio.ChatClient.connect(link.address, "老王", timeout=PATIENCE)
+        try:
+            link.drop_replies = 1  # and to the first /who
+            return await client.who()
+        finally:
+            await client.close()
+
+    with servers.ChatServer((HOST4, 0)) as srv, LossyLink(srv.address, 0.3) as link:
+        assert asyncio.run(over(link)) == ["老王"]
+        assert link.dropped >= 2

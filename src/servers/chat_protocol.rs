@@ -472,6 +472,30 @@ pub enum ChatReply {
     Delivery { from: String, text: String },
 }
 
+/// Which answers a command accepts (an error answers any command).
+#[derive(Clone, Copy)]
+pub enum Expect<'a> {
+    Joined,
+    Delivered(&'a str),
+    Users,
+    Bye,
+}
+
+impl Expect<'_> {
+    pub fn accepts(self, reply: &ChatReply) -> bool {
+        match (self, reply) {
+            (_, ChatReply::Error(_)) => true,
+            (Expect::Joined, ChatReply::Ok(text)) => text.starts_with("joined as "),
+            (Expect::Delivered(to), ChatReply::Ok(text)) => {
+                text.strip_prefix("delivered to ") == Some(to)
+            }
+            (Expect::Users, ChatReply::Users(_)) => true,
+            (Expect::Bye, ChatReply::Ok(text)) => text == "bye",
+            _ => false,
+        }
+    }
+}
+
 /// Reads a datagram from the server; None for anything the protocol does not send.
 pub fn parse_reply(datagram: &[u8]) -> Option<ChatReply> {
     let text = std::str::from_utf8(datagram).ok()?;
