@@ -13,7 +13,7 @@
 //! |----------------|-------------------------|----------------------------------------------|
 //! | `/join NAME`   | `ok: joined as NAME`    | from an address already joined: renames it   |
 //! | `@NAME text`   | `ok: delivered to NAME` | NAME's address receives `from SENDER: text`  |
-//! | `/who`         | `users: a, b, c`        | `users:` alone when nobody is joined         |
+//! | `/who`         | `users: a, b, c`        | only to a joined address (so never empty)    |
 //! | `/leave`       | `ok: bye`               | the name is free again                       |
 //! | anything wrong | `error: <why>`          | nothing else happens                         |
 //!
