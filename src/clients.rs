@@ -8,14 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::exceptions::{PyConnectionRefusedError, PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::blocking::{sock_call, Failure, Timeout};
 use crate::fd::{as_uninit, Interest};
-use crate::servers::chat_protocol::{self, ChatReply};
+use crate::servers::chat_protocol::{self, ChatReply, Expect};
 use crate::{addr, errors};
 
 create_exception!(
@@ -221,22 +221,42 @@ pub fn echo<'py>(
 /// sends): whoever reads a datagram files it in the inbox, answers apart from deliveries, and
 /// every wait looks at the inbox between short reads. No lock is held while waiting, so the
 /// GIL and the socket can never deadlock each other.
+///
+/// UDP loses datagrams, so a command without an answer is sent again, on the same socket
+/// (the server takes a second `/join` from the same address as a rename to the same name),
+/// until an answer comes or the timeout passes. A registration the server has forgotten (the
+/// user was idle past its `idle_timeout`, or the server restarted) is renewed by joining again,
+/// and `recv` keeps it from expiring by asking `/who` after `keepalive` seconds of silence.
 #[pyclass(frozen, module = "ferrosock._native", name = "ChatClient")]
 pub struct ChatClient {
     socket: Mutex<Option<Arc<Socket>>>,
     name: String,
     timeout: Option<f64>,
+    keepalive: Option<Duration>,
     inbox: Mutex<Inbox>,
 }
 
 #[derive(Default)]
 struct Inbox {
     deliveries: VecDeque<(String, String)>,
-    answers: VecDeque<ChatReply>,
+    /// Answers with the time they arrived: a command takes only one that came after it was
+    /// first sent, and only of the kind it expects.
+    answers: VecDeque<(Instant, ChatReply)>,
+    /// When we last sent the server anything (the server's idle clock restarts then).
+    last_sent: Option<Instant>,
+    rejoins: u64,
 }
 
 /// How long one read waits before the inbox is looked at again.
 const INBOX_SLICE: Duration = Duration::from_millis(50);
+/// The first resend of an unanswered command, then 1.5 times longer each time, up to
+/// `RESEND_MAX`: over a link that loses 30 % of datagrams, 5 s give 11 tries.
+pub(crate) const RESEND_FIRST: Duration = Duration::from_millis(100);
+pub(crate) const RESEND_MAX: Duration = Duration::from_millis(500);
+/// An answer nobody has taken for this long belongs to a command that gave up.
+const STALE_ANSWER: Duration = Duration::from_secs(60);
+/// What the server says to an address it has no registration for.
+const JOIN_FIRST: &str = "join first with /join NAME";
 
 impl ChatClient {
     fn socket(&self) -> PyResult<Arc<Socket>> {
@@ -265,11 +285,22 @@ impl ChatClient {
             }
             Err(err) => return Err(err),
         };
+        let now = Instant::now();
         match chat_protocol::parse_reply(&datagram) {
             Some(ChatReply::Delivery { from, text }) => {
                 self.inbox().deliveries.push_back((from, text))
             }
-            Some(answer) => self.inbox().answers.push_back(answer),
+            Some(answer) => {
+                let mut inbox = self.inbox();
+                while inbox
+                    .answers
+                    .front()
+                    .is_some_and(|(at, _)| now.duration_since(*at) > STALE_ANSWER)
+                {
+                    inbox.answers.pop_front();
+                }
+                inbox.answers.push_back((now, answer));
+            }
             None => {}
         }
         Ok(())
@@ -279,24 +310,125 @@ impl ChatClient {
         deadline.0.is_some_and(|at| Instant::now() >= at)
     }
 
-    /// Sends a command and waits for its answer.
-    fn command(&self, py: Python<'_>, datagram: &[u8]) -> PyResult<ChatReply> {
-        let deadline = Deadline::after(self.timeout)?;
-        let socket = self.socket()?;
-        // An answer nobody waited for (a timed-out command) must not answer this one.
-        self.inbox().answers.clear();
-        step(py, &socket, deadline, Interest::Write, |_| {
+    fn transmit(
+        &self,
+        py: Python<'_>,
+        socket: &Socket,
+        datagram: &[u8],
+        deadline: Deadline,
+    ) -> PyResult<()> {
+        step(py, socket, deadline, Interest::Write, |_| {
             socket.send(datagram)
         })?;
+        self.inbox().last_sent = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Sends a command and waits for its answer, sending it again while none comes.
+    fn command(&self, py: Python<'_>, datagram: &[u8], expect: Expect<'_>) -> PyResult<ChatReply> {
+        let deadline = Deadline::after(self.timeout)?;
+        let socket = self.socket()?;
+        let since = Instant::now();
+        self.transmit(py, &socket, datagram, deadline)?;
+        let mut resend = RESEND_FIRST;
+        let mut next_send = Instant::now() + resend;
+        // A refusal (ICMP port unreachable) may only mean the server is restarting: keep trying
+        // until the deadline, and report the refusal if nothing better came.
+        let mut refused: Option<PyErr> = None;
         loop {
-            let answer = self.inbox().answers.pop_front();
+            let answer = {
+                let mut inbox = self.inbox();
+                let found = inbox
+                    .answers
+                    .iter()
+                    .position(|(at, reply)| *at >= since && expect.accepts(reply));
+                found
+                    .and_then(|i| inbox.answers.remove(i))
+                    .map(|(_, reply)| reply)
+            };
             match answer {
                 Some(ChatReply::Error(message)) => return Err(ChatError::new_err(message)),
                 Some(answer) => return Ok(answer),
-                None if Self::expired(deadline) => return Err(errors::timed_out()),
-                None => self.pump(py, &socket, deadline)?,
+                None if Self::expired(deadline) => {
+                    return Err(refused.unwrap_or_else(errors::timed_out))
+                }
+                None if Instant::now() >= next_send => {
+                    self.transmit(py, &socket, datagram, deadline)?;
+                    resend = (resend * 3 / 2).min(RESEND_MAX);
+                    next_send = Instant::now() + resend;
+                }
+                None => {
+                    let until = match deadline.0 {
+                        Some(at) if at < next_send => deadline,
+                        _ => Deadline(Some(next_send)),
+                    };
+                    match self.pump(py, &socket, until) {
+                        Err(err) if err.is_instance_of::<PyConnectionRefusedError>(py) => {
+                            refused = Some(err);
+                            // Nothing to read until the next resend; do not spin.
+                            let pause = next_send.saturating_duration_since(Instant::now());
+                            py.detach(|| std::thread::sleep(pause.min(INBOX_SLICE)));
+                        }
+                        other => other?,
+                    }
+                }
             }
         }
+    }
+
+    fn join(&self, py: Python<'_>) -> PyResult<()> {
+        let join = chat_protocol::join_command(&self.name).map_err(invalid)?;
+        self.command(py, &join, Expect::Joined).map(|_| ())
+    }
+
+    /// A command that needs our registration: if the server has forgotten it, join again
+    /// (counted in `rejoins`) and repeat the command once.
+    fn registered_command(
+        &self,
+        py: Python<'_>,
+        datagram: &[u8],
+        expect: Expect<'_>,
+    ) -> PyResult<ChatReply> {
+        match self.command(py, datagram, expect) {
+            Err(err)
+                if err.is_instance_of::<ChatError>(py)
+                    && err.value(py).to_string() == JOIN_FIRST =>
+            {
+                self.join(py)?;
+                self.inbox().rejoins += 1;
+                self.command(py, datagram, expect)
+            }
+            other => other,
+        }
+    }
+
+    fn who_list(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        match self.registered_command(py, &chat_protocol::who_command(), Expect::Users)? {
+            ChatReply::Users(users) => Ok(users),
+            other => Err(ChatError::new_err(format!(
+                "unexpected answer to /who: {other:?}"
+            ))),
+        }
+    }
+
+    /// After `keepalive` without sending anything, remind the server we are here.
+    fn keep_alive(&self, py: Python<'_>) -> PyResult<()> {
+        let Some(every) = self.keepalive else {
+            return Ok(());
+        };
+        let due = self
+            .inbox()
+            .last_sent
+            .is_none_or(|at| at.elapsed() >= every);
+        if due {
+            match self.who_list(py) {
+                // No answer this time (a lossy link, a server restarting): try again at the
+                // next call. A ChatError (our name taken while we were away) is for the caller.
+                Err(err) if err.is_instance_of::<pyo3::exceptions::PyOSError>(py) => {}
+                other => other.map(|_| ())?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -308,23 +440,33 @@ fn invalid(message: impl std::fmt::Display) -> PyErr {
 impl ChatClient {
     #[new]
     #[pyo3(
-        signature = (address, name, *, timeout=Some(5.0)),
-        text_signature = "(address, name, *, timeout=5.0)"
+        signature = (address, name, *, timeout=Some(5.0), keepalive=Some(60.0)),
+        text_signature = "(address, name, *, timeout=5.0, keepalive=60.0)"
     )]
     fn new(
         py: Python<'_>,
         address: &Bound<'_, PyAny>,
         name: &str,
         timeout: Option<f64>,
+        keepalive: Option<f64>,
     ) -> PyResult<Self> {
-        let join = chat_protocol::join_command(name).map_err(invalid)?;
+        chat_protocol::join_command(name).map_err(invalid)?;
+        let keepalive = keepalive
+            .map(|t| {
+                Duration::try_from_secs_f64(t)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| PyValueError::new_err("keepalive must be a positive number"))
+            })
+            .transpose()?;
         let client = ChatClient {
             socket: Mutex::new(Some(Arc::new(udp_to(py, address)?))),
             name: name.to_owned(),
             timeout,
+            keepalive,
             inbox: Mutex::new(Inbox::default()),
         };
-        client.command(py, &join)?;
+        client.join(py)?;
         Ok(client)
     }
 
@@ -333,23 +475,27 @@ impl ChatClient {
         &self.name
     }
 
-    /// Send `text` to user `to`; raises ChatError if the server refuses.
+    /// How many times the server had forgotten us and the client joined again by itself.
+    #[getter]
+    fn rejoins(&self) -> u64 {
+        self.inbox().rejoins
+    }
+
+    /// Send `text` to user `to`; raises ChatError if the server refuses. Sent again while no
+    /// answer comes, so over a lossy link a lost answer can deliver the text twice.
     fn send(&self, py: Python<'_>, to: &str, text: &str) -> PyResult<()> {
         let datagram = chat_protocol::send_command(to, text).map_err(invalid)?;
-        self.command(py, &datagram).map(|_| ())
+        self.registered_command(py, &datagram, Expect::Delivered(to))
+            .map(|_| ())
     }
 
     /// The names of the users online.
     fn who(&self, py: Python<'_>) -> PyResult<Vec<String>> {
-        match self.command(py, &chat_protocol::who_command())? {
-            ChatReply::Users(users) => Ok(users),
-            other => Err(ChatError::new_err(format!(
-                "unexpected answer to /who: {other:?}"
-            ))),
-        }
+        self.who_list(py)
     }
 
     /// The next message for us, `(sender, text)`; waits up to `timeout` (None: for ever).
+    /// While it waits it keeps the registration alive (see the class).
     #[pyo3(signature = (timeout=None))]
     fn recv(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<(String, String)> {
         let deadline = Deadline::after(timeout)?;
@@ -359,14 +505,17 @@ impl ChatClient {
             match delivery {
                 Some(message) => return Ok(message),
                 None if Self::expired(deadline) => return Err(errors::timed_out()),
-                None => self.pump(py, &socket, deadline)?,
+                None => {
+                    self.keep_alive(py)?;
+                    self.pump(py, &socket, deadline)?
+                }
             }
         }
     }
 
     /// Leave the chat and close the socket (idempotent).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        let leave = self.command(py, &chat_protocol::leave_command());
+        let leave = self.command(py, &chat_protocol::leave_command(), Expect::Bye);
         self.socket.lock().unwrap_or_else(|p| p.into_inner()).take();
         match leave {
             Err(err) if err.is_instance_of::<ChatError>(py) => Ok(()),

@@ -116,7 +116,7 @@ def ask(server: str, kind: str, port: int) -> tuple[bytes, bytes, str]:
     if server == "echo":
         data = "你好 echo".encode()
         got = tcp_ask(port, data, len(data)) if kind == "tcp" else udp_ask(port, data)
-        return got, data, repr(data)
+        return got, data, repr(data.decode())  # UTF-8 beyond ASCII is logged as text
     if server == "reply":
         got = tcp_ask(port, b"hello!", 2) if kind == "tcp" else udp_ask(port, b"hello!")
         return got, b"hi", "b'hello!'"

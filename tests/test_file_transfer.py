@@ -16,12 +16,15 @@ import pytest
 from conftest import HOST4, PATIENCE, Background
 from ferrosock.framing import (
     DigestMismatch,
+    FileExists,
+    FileRefused,
     FrameTooLarge,
     FramingError,
     IncompleteFrame,
     UnsafeFileName,
     recv_file,
     send_file,
+    send_obj,
 )
 
 MiB = 1024 * 1024
@@ -189,7 +192,7 @@ def test_flipped_byte_leaves_nothing_behind(inbox):
 def test_failed_transfer_keeps_an_older_file_of_that_name(inbox):
     (inbox / "f").write_bytes(b"old")
     with pytest.raises(DigestMismatch):
-        hand_sent({"name": "f", "size": 3, "sha256": digest(b"abc")}, b"xyz", inbox)
+        hand_sent({"name": "f", "size": 3, "sha256": digest(b"abc")}, b"xyz", inbox, overwrite=True)
     assert os.listdir(inbox) == ["f"]
     assert (inbox / "f").read_bytes() == b"old"
 
@@ -204,6 +207,80 @@ def test_body_cut_short_leaves_nothing_behind(inbox):
         hand_sent({"name": "f", "size": 100, "sha256": digest(b"")}, b"x" * 40, inbox)
     assert (caught.value.expected, caught.value.received) == (100, 40)
     assert os.listdir(inbox) == []
+
+
+def test_a_file_cut_short_is_counted_within_the_file_not_the_chunk(inbox):
+    """Past the first 1 MiB chunk: the counts are the file's (2.5 of 3 MiB), not 0.5 of 1."""
+    with pytest.raises(IncompleteFrame) as caught:
+        hand_sent(
+            {"name": "f", "size": 3 * MiB, "sha256": digest(b"")}, b"x" * (5 * MiB // 2), inbox
+        )
+    assert (caught.value.expected, caught.value.received) == (3 * MiB, 5 * MiB // 2)
+    assert str(caught.value) == (
+        f"connection closed inside the file 'f': got {5 * MiB // 2} of {3 * MiB} bytes"
+    )
+    assert os.listdir(inbox) == []
+
+
+def test_received_files_follow_the_umask_as_open_would(mod, tmp_path, inbox):
+    original = tmp_path / "note.txt"
+    original.write_bytes(b"hi")
+    _, saved = transfer(mod, original, inbox)
+    with open(tmp_path / "by-open", "wb"):
+        pass
+    assert saved.stat().st_mode & 0o777 == (tmp_path / "by-open").stat().st_mode & 0o777
+
+
+def test_the_same_name_again_is_refused_unless_overwrite(mod, tmp_path, inbox):
+    original = tmp_path / "note.txt"
+    original.write_bytes(b"first")
+    transfer(mod, original, inbox)
+    original.write_bytes(b"second")
+    sender, receiver = tcp_pair(mod)
+    with sender, receiver:
+        send_file(sender, original)
+        with pytest.raises(FileExists, match="note.txt is already there"):
+            recv_file(receiver, inbox)
+    assert (inbox / "note.txt").read_bytes() == b"first"
+    _, saved = transfer(mod, original, inbox, overwrite=True)
+    assert saved.read_bytes() == b"second" and os.listdir(inbox) == ["note.txt"]
+
+
+def test_ask_first_refusal_comes_before_the_body(mod, tmp_path, inbox):
+    original = tmp_path / "big.bin"
+    original.write_bytes(b"z" * 10_001)
+    sender, receiver = tcp_pair(mod)
+    with sender, receiver:
+
+        def receive() -> None:
+            try:
+                recv_file(receiver, inbox, max_size=10_000)
+            except FrameTooLarge as exc:
+                send_obj(receiver, {"ok": False, "error": str(exc)})
+
+        job = Background(receive)
+        with pytest.raises(FileRefused, match="over the limit of 10000 bytes"):
+            send_file(
+                sender,
+                original,
+                progress=lambda done, total: pytest.fail("sent body"),
+                ask_first=True,
+            )
+        job.join(timeout=PATIENCE)
+        sender.shutdown(socket.SHUT_WR)
+        assert receiver.recv(16) == b""  # not a byte of the body was sent
+    assert os.listdir(inbox) == []
+
+
+def test_ask_first_go_ahead_then_the_body(mod, tmp_path, inbox):
+    original = tmp_path / "ok.bin"
+    original.write_bytes(os.urandom(MiB + 3))
+    sender, receiver = tcp_pair(mod)
+    with sender, receiver:
+        job = Background(lambda: send_file(sender, original, ask_first=True))
+        saved = recv_file(receiver, inbox)
+        assert job.join(timeout=PATIENCE) == MiB + 3
+    assert saved.read_bytes() == original.read_bytes()
 
 
 @pytest.mark.parametrize(

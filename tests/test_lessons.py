@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import HOST4, PATIENCE, ferrosock, module_param, wait_proc_sleeping
+from conftest import HOST4, PATIENCE, module_param, wait_proc_sleeping
 from ferrosock import lessons
-from ferrosock.demo import LessonServer, Ports, Transcript, hello_until_hangup, run_client
+from ferrosock.demo import LessonServer, Ports, Transcript
 
 LESSONS = Path(lessons.__file__).parent
 PROGRAMS = [
@@ -129,34 +129,40 @@ def test_tcp_hello(backend):
     assert transcript.text().endswith("b'hello!'\n[exit status 0]\n")
 
 
-def test_plain_restart_fails_and_reuse_restart_works(backend):
-    """Lesson 2 on one backend: TIME_WAIT on the server's port, then restart both ways."""
-    module = ferrosock if backend == "rust" else socket
+def restart_attempt(program: str, backend: str, port: int) -> tuple[bool, str]:
+    """Start a lesson 2 server; if it binds, serve the lesson's client. (bound?, its output)"""
+    transcript = Transcript()
+    server = LessonServer(program, backend, port)
+    try:
+        listening = server.wait_listening()
+        if listening:
+            client = lesson("tcp_hello_client", "--backend", backend, "--port", str(port))
+            assert (client.returncode, client.stdout) == (0, "b'hi'\n"), client.stderr
+        server.finish(transcript, program, expect_status=None)
+    finally:
+        server.kill()
+    return listening, transcript.text()
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_reuse_server_help_steps_show_the_failure_and_the_fix(backend, attempt):
+    """Lesson 2 exactly as reuse_server --help tells it, with the lesson's own client, on
+    fresh ports; every time (the client waits for the server to close first)."""
     plain_port, reuse_port = Ports(None).take((socket.SOCK_STREAM, socket.SOCK_STREAM))
-    for program, port in (("tcp_hello_server", plain_port), ("reuse_server", reuse_port)):
-        transcript = Transcript()
-        server = LessonServer(program, backend, port)
-        try:
-            assert server.wait_listening()
-            assert hello_until_hangup(module, port) == b"hi"
-            server.finish(transcript, program)
-        finally:
-            server.kill()
-        again = LessonServer(program, backend, port)
-        try:
-            listening = again.wait_listening()
-            if listening:
-                run_client(transcript, "client", "tcp_hello_client", backend, port)
-            again.finish(transcript, program, expect_status=None)
-        finally:
-            again.kill()
-        if program == "tcp_hello_server":
-            assert not listening
-            assert transcript.text().endswith(
-                "OSError: [Errno 98] Address already in use\n[exit status 1]\n"
-            )
-        else:
-            assert listening and not transcript.problems, transcript.text()
+    errno98 = "OSError: [Errno 98] Address already in use\n[exit status 1]\n"
+    assert restart_attempt("tcp_hello_server", backend, plain_port)[0]  # step 1
+    listening, text = restart_attempt("tcp_hello_server", backend, plain_port)  # step 2
+    assert not listening and text.endswith(errno98)
+    listening, text = restart_attempt("reuse_server", backend, plain_port)  # step 3: Linux rule
+    assert not listening and text.endswith(errno98)
+    assert restart_attempt("reuse_server", backend, reuse_port)[0]  # step 4
+    listening, text = restart_attempt("reuse_server", backend, reuse_port)  # step 5: the fix
+    assert listening and text.endswith("b'hello!'\n[exit status 0]\n"), text
+
+
+def test_reuse_server_help_explains_the_linux_rule():
+    text = lesson("reuse_server", "--help").stdout
+    assert "AND the old one set SO_REUSEADDR" in text and "TIME_WAIT" in text
 
 
 def test_udp_hello(backend):

@@ -96,6 +96,24 @@ class Server:
             env=_env(),
         )
 
+    def wait_for(self, text: str) -> None:
+        """Read the server's output until `text` has appeared (bounded)."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        raw = self.out.encode()
+        deadline = time.monotonic() + PATIENCE
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while text.encode() not in raw:
+                left = deadline - time.monotonic()
+                if left <= 0 or not selector.select(left):
+                    raise TimeoutError(f"{self.program} never said {text!r}: {raw!r}")
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise AssertionError(f"{self.program} exited before saying {text!r}")
+                raw += chunk
+        self.out = raw.decode()
+
     def finish(self, interrupt: bool = False) -> tuple[int, str, str]:
         """(exit status, stdout, stderr), after Ctrl-C if `interrupt`."""
         if interrupt:
@@ -165,13 +183,15 @@ def test_sticky_sends_glue_and_split(serve, backends):
     assert client.stdout.count("sent b'hello'\n") == 5
     assert (status, err) == (0, ""), out
     recvs = RECV_LINE.findall(out)
-    sizes = [int(size) for _, size, _ in recvs]
-    # the five sends arrive glued: one recv holds more than one b'hello'
-    assert any(shown.count("hello") > 1 for _, _, shown in recvs), out
-    # and the 200 KB send arrives cut into many recvs
-    assert sum(sizes) == 5 * 5 + 200 * 1024
-    assert len(recvs) >= 200 and max(sizes) <= 1024
-    assert f"{sum(sizes)} bytes in {len(recvs)} recv calls" in out
+    # the five sends arrive glued: the first recv holds more than one b'hello', and says so
+    assert recvs[0][2].count("hello") > 1 and "sends glued together" in out, out
+    # the 200 KB send arrives cut into many recvs, told in runs: it all fits on one screen
+    total, calls = map(int, re.search(r"(\d+) bytes in (\d+) recv calls", out).groups())
+    assert total == 5 * 5 + 200 * 1024 and calls >= 200
+    assert len(out.splitlines()) <= 24, out
+    runs = re.findall(r"^recv #(\d+)(?: to #(\d+))?: (\d+) bytes", out, re.MULTILINE)
+    covered = sum(int(last or first) - int(first) + 1 for first, last, _ in runs)
+    assert covered == calls and all(int(size) <= 1024 for *_, size in runs), out
 
 
 @pytest.mark.parametrize("backends", DIRECTIONS)
@@ -268,6 +288,7 @@ def test_oversize_upload_is_refused_and_the_server_goes_on(serve, tmp_path, back
     assert "refused big.bin: the file is 5000 bytes, over the limit of 1000 bytes" in (
         refused.stderr
     )
+    assert "sending [" not in refused.stderr  # refused before the body: no progress bar
     assert accepted.returncode == 0, accepted.stderr
     assert os.listdir(inbox) == ["small.bin"]
     assert "refused the upload" in out and status == 0, err
@@ -304,6 +325,109 @@ def test_file_server_refuses_bad_uploads(serve, tmp_path, backend):
     assert out.count("refused the upload") == 3 and status == 0, err
 
 
+@pytest.mark.parametrize("backends", DIRECTIONS)
+def test_the_same_name_twice_is_refused_unless_the_server_overwrites(serve, tmp_path, backends):
+    server_backend, client_backend = backends
+    note = tmp_path / "note.txt"
+    note.write_text("first", encoding="utf-8")
+    inbox = tmp_path / "inbox"
+    server = serve("file_server", server_backend, "--directory", str(inbox))
+    assert server.client("file_client", client_backend, str(note)).returncode == 0
+    note.write_text("second", encoding="utf-8")
+    again = server.client("file_client", client_backend, str(note))
+    status, out, err = server.finish(interrupt=True)
+    assert again.returncode == 1
+    assert "the server refused note.txt: note.txt is already there" in again.stderr
+    assert "sending [" not in again.stderr
+    assert (inbox / "note.txt").read_text(encoding="utf-8") == "first"
+    assert status == 0, err
+
+    overwriting = serve("file_server", server_backend, "--directory", str(inbox), "--overwrite")
+    assert overwriting.client("file_client", client_backend, str(note)).returncode == 0
+    overwriting.finish(interrupt=True)
+    assert (inbox / "note.txt").read_text(encoding="utf-8") == "second"
+    with open(tmp_path / "by-open", "w"):
+        pass  # the mode open() gives under this umask
+    assert (inbox / "note.txt").stat().st_mode & 0o777 == (
+        tmp_path / "by-open"
+    ).stat().st_mode & 0o777
+
+
+def test_file_client_given_a_directory(tmp_path):
+    done = subprocess.run(
+        _command("file_client", "std", "--port", "9", "."),
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE * 2,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    assert done.stderr == "not a file: . is a directory (upload one file)\n"
+
+
+@pytest.mark.parametrize("backend", [pytest.param("std"), pytest.param("rust", marks=needs_rust)])
+def test_a_client_gone_half_way_is_lost_not_refused_and_counted_in_the_file(
+    serve, tmp_path, backend
+):
+    inbox = tmp_path / "inbox"
+    server = serve("file_server", backend, "--directory", str(inbox))
+    size = 3 * 1024 * 1024
+    raw = json.dumps({"name": "big.bin", "size": size, "sha256": "0" * 64, "ask": True}).encode()
+    with socket.create_connection((HOST4, server.port), timeout=PATIENCE) as sock:
+        sock.sendall(struct.pack("!I", len(raw)) + raw)
+        (length,) = struct.unpack("!I", sock.recv(4, socket.MSG_WAITALL))
+        assert json.loads(sock.recv(length, socket.MSG_WAITALL))["go"] is True
+        sock.sendall(b"x" * (size // 2 + 5))  # then the client is gone (Ctrl-C, a crash)
+    server.wait_for("lost the upload")
+    status, out, err = server.finish(interrupt=True)
+    assert "lost the upload from 127.0.0.1:" in out, out
+    assert "the connection closed after 1.5 MiB of 3.0 MiB" in out
+    assert "refused" not in out and status == 0, err
+    assert os.listdir(inbox) == []
+
+
+def test_ctrl_c_in_the_client_during_an_upload_is_one_line(tmp_path):
+    """A server that says go and then reads nothing: the client blocks in sendall, as with a
+    slow link; Ctrl-C there ends it with one line, not a traceback."""
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * (64 * 1024 * 1024))
+    with socket.create_server((HOST4, 0)) as listener:
+        client = subprocess.Popen(
+            _command("file_client", "std", "--port", str(listener.getsockname()[1]), str(big)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_env(),
+            preexec_fn=_default_sigint,  # noqa: PLW1509
+        )
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(PATIENCE)
+            (length,) = struct.unpack("!I", conn.recv(4, socket.MSG_WAITALL))
+            conn.recv(length, socket.MSG_WAITALL)
+            go = json.dumps({"ok": True, "go": True, "size": 0}).encode()
+            conn.sendall(struct.pack("!I", len(go)) + go)
+            assert conn.recv(65536, socket.MSG_WAITALL)  # the body has started
+            wait_blocked(client.pid)
+            client.send_signal(signal.SIGINT)
+            out, err = client.communicate(timeout=PATIENCE)
+    assert client.returncode == 130
+    assert "Traceback" not in err.decode(), err
+    assert err.decode().splitlines()[-1] == (
+        "upload interrupted (Ctrl-C): the server keeps nothing of it"
+    )
+
+
+def wait_blocked(pid: int) -> None:
+    """Until the process sleeps in the kernel (blocked in sendall), bounded."""
+    deadline = time.monotonic() + PATIENCE
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/stat") as stat:
+            if stat.read().rsplit(")", 1)[1].split()[0] == "S":
+                return
+        time.sleep(0.01)
+    raise AssertionError("the client never blocked")
+
+
 def test_file_client_without_the_file(tmp_path):
     done = subprocess.run(
         _command("file_client", "std", "--port", "9", str(tmp_path / "missing")),
@@ -321,21 +445,30 @@ def test_file_client_without_the_file(tmp_path):
 def test_auth_right_and_wrong_keys(serve, backends):
     server_backend, client_backend = backends
     server = serve("auth_server", server_backend, "--key", "s3cret")
-    right = server.client("auth_client", client_backend, "--key", "s3cret", "--message", "你好")
+    message = "你好，服务器"
+    right = server.client("auth_client", client_backend, "--key", "s3cret", "--message", message)
     wrong = server.client("auth_client", client_backend, "--key", "guess")
     default = server.client("auth_client", client_backend)  # the lesson key, not the server's
     status, out, err = server.finish(interrupt=True)
 
     assert right.returncode == 0, right.stderr
-    assert right.stdout == f"the server accepted our answer\n{'你好'.encode()!r}\n"
+    assert right.stdout == f"the server accepted our answer\n'{message}'\n"  # text, not \xe4...
     for refused in (wrong, default):
         assert refused.returncode == 1
         assert refused.stdout == ""
         assert "refused: the server refused our answer: wrong key?" in refused.stderr
-    assert out.count("is authenticated; echoing") == 1
+    assert out.count(f"is authenticated; echoing '{message}'") == 1
     assert out.count("it does not know the key") == 2
     assert (status, err) == (0, "")
     assert out.endswith("server stopped\n")
+
+
+def test_readable_shows_utf8_beyond_ascii_as_text():
+    from ferrosock.lessons._readable import readable
+
+    assert readable(b"hello") == "b'hello'"  # as the lesson prints bytes
+    assert readable("你好".encode()) == "'你好'"
+    assert readable("你好".encode()[:4]) == repr("你好".encode()[:4])  # half a character
 
 
 def test_auth_default_key_on_both_sides(serve):

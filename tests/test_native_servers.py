@@ -110,7 +110,8 @@ def test_chat_server_protocol_with_stdlib_clients():
             assert say(c, b"@bob hi") == b"error: join first with /join NAME"
             assert say(a, b"@bob hello") == b"ok: delivered to bob"
             assert b.recv(65536) == "from 小明: hello".encode()
-            assert say(c, b"/who") == "users: bob, 小明".encode()
+            assert say(c, b"/who") == b"error: join first with /join NAME"
+            assert say(b, b"/who") == "users: bob, 小明".encode()
             assert say(a, b"@nobody x") == b"error: no such user nobody"
             assert say(a, b"\xff") == b"error: not UTF-8"
             assert say(a, b"") == b"error: empty datagram"

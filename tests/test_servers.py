@@ -226,7 +226,7 @@ def test_chat_whole_protocol_between_two_stdlib_clients(chat_peers):
     lines: list[str] = []
     with servers.ChatServer((HOST, 0), log=lines.append) as srv:
         ann, bob = chat_peers(srv), chat_peers(srv)
-        assert ann.say("/who") == "users:"
+        assert ann.say("/who") == "error: join first with /join NAME"  # no list to strangers
         assert ann.say("/join ann") == "ok: joined as ann"
         assert bob.say("/join 小明") == "ok: joined as 小明"
         assert bob.say("/who") == "users: ann, 小明"
@@ -245,7 +245,7 @@ def test_chat_whole_protocol_between_two_stdlib_clients(chat_peers):
         assert ann.say("/leave") == "ok: bye"
         assert bob.say("/who") == "users: 小明"
         assert bob.say("/leave") == "ok: bye"
-        assert bob.say("/who") == "users:"
+        assert bob.say("/who") == "error: join first with /join NAME"
         assert ann.silent_for(0.05) and bob.silent_for(0.05)  # nothing unasked-for
     me = host_port(ann.sock.getsockname())
     assert f"{me}: '/join ann'" in lines

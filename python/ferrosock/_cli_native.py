@@ -16,10 +16,16 @@ LOOPBACK = "127.0.0.1"
 
 
 def _port(text: str) -> int:
-    port = int(text)
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a port is a number 0-65535, not {text!r}") from None
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port must be 0-65535, not {port}")
     return port
+
+
+UDP_ONLY = {"time", "chat"}  # the lesson's time server and the chat are UDP; echo/reply both
 
 
 class _Terminated(Exception):
@@ -30,12 +36,15 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise _Terminated
 
 
-def _warn_if_exposed(host: str) -> None:
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback:
+def _resolve(host: str, port: int) -> list[str]:
+    """The addresses `host` names (socket.gaierror if none)."""
+    import socket
+
+    return sorted({info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_UDP)})
+
+
+def _warn_if_exposed(host: str, addresses: list[str]) -> None:
+    if not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):
         print(
             f"warning: binding {host}, which other machines may reach; "
             f"the lesson's servers use {LOOPBACK}",
@@ -58,24 +67,40 @@ def add_serve(subparsers: Any) -> None:
     parser.add_argument("server", choices=sorted(DEFAULT_PORTS), help="which server")
     parser.add_argument("--host", default=LOOPBACK, help=f"address to bind (default {LOOPBACK})")
     parser.add_argument("--port", type=_port, help="port (default: the lesson's, e.g. time 9000)")
-    parser.add_argument("--backend", choices=["rust", "std"], default="rust")
-    parser.add_argument("--kind", choices=["tcp", "udp"], default="tcp", help="echo and reply")
+    parser.add_argument(
+        "--backend",
+        choices=["rust", "std"],
+        default="rust",
+        help="rust: ferrosock's native (tokio) server (default, as for the lesson programs); "
+        "std: the lesson's Python program on the stdlib socket module",
+    )
+    parser.add_argument(
+        "--kind",
+        choices=["tcp", "udp"],
+        help="echo and reply: tcp (default) or udp; time and chat are udp only",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not print each request")
     parser.set_defaults(handler=serve)
 
 
 def _std_echo(host: str, port: int, kind: str, quiet: bool) -> socketserver.BaseServer:
+    from ferrosock.lessons._readable import readable
+
     class Echo(socketserver.BaseRequestHandler):
         def handle(self) -> None:
             if kind == "udp":
                 data, sock = self.request
                 if not quiet:
-                    _print_line(f"{self.client_address[0]}:{self.client_address[1]}: {data!r}")
+                    _print_line(
+                        f"{self.client_address[0]}:{self.client_address[1]}: {readable(data)}"
+                    )
                 sock.sendto(data, self.client_address)
                 return
             while data := self.request.recv(65536):
                 if not quiet:
-                    _print_line(f"{self.client_address[0]}:{self.client_address[1]}: {data!r}")
+                    _print_line(
+                        f"{self.client_address[0]}:{self.client_address[1]}: {readable(data)}"
+                    )
                 self.request.sendall(data)
 
     cls = socketserver.ThreadingUDPServer if kind == "udp" else socketserver.ThreadingTCPServer
@@ -86,7 +111,22 @@ def _std_echo(host: str, port: int, kind: str, quiet: bool) -> socketserver.Base
 
 def serve(args: argparse.Namespace) -> int:
     port = DEFAULT_PORTS[args.server] if args.port is None else args.port
-    _warn_if_exposed(args.host)
+    if args.server in UDP_ONLY:
+        if args.kind == "tcp":
+            print(
+                f"error: the {args.server} server is UDP only (leave out --kind tcp)",
+                file=sys.stderr,
+            )
+            return 2
+        args.kind = "udp"
+    elif args.kind is None:
+        args.kind = "tcp"
+    try:
+        addresses = _resolve(args.host, port)
+    except OSError as exc:  # before any warning about other machines: there is no such host
+        print(f"cannot serve on {args.host}:{port}: {exc}", file=sys.stderr)
+        return 1
+    _warn_if_exposed(args.host, addresses)
     signal.signal(signal.SIGTERM, _on_sigterm)
     # A shell starts background jobs with SIGINT ignored; a server is stopped with Ctrl-C (or
     # `kill -INT`), so take it back.
@@ -112,7 +152,10 @@ def serve(args: argparse.Namespace) -> int:
         # Inside the try: a signal right after the ready line still stops cleanly.
         _print_line(f"{args.server} server ({srv.kind}, rust) listening on {host}:{bound_port}")
         srv.serve_forever()
-    except (KeyboardInterrupt, _Terminated):
+    except KeyboardInterrupt:
+        srv.stop()
+        _print_line("")  # the terminal shows ^C: end that line first, as the lessons do
+    except _Terminated:
         srv.stop()
     _print_line("server stopped")
     return 0
@@ -139,7 +182,10 @@ def _serve_std(args: argparse.Namespace, port: int) -> int:
             _print_line(f"echo server ({args.kind}, std) listening on {host}:{bound_port}")
             while worker.is_alive():
                 worker.join(0.2)
-        except (KeyboardInterrupt, _Terminated):
+        except KeyboardInterrupt:
+            srv.shutdown()
+            _print_line("")  # after the terminal's ^C
+        except _Terminated:
             srv.shutdown()
         srv.server_close()
         _print_line("server stopped")
@@ -148,13 +194,14 @@ def _serve_std(args: argparse.Namespace, port: int) -> int:
     program = {
         ("reply", "tcp"): "tcp_hello_server",
         ("reply", "udp"): "udp_hello_server",
-        ("time", "tcp"): "time_server",
         ("time", "udp"): "time_server",
     }[(args.server, args.kind)]
     sys.argv = [program, "--backend", "std", "--host", args.host, "--port", str(port)]
     try:
         runpy.run_module(f"ferrosock.lessons.{program}", run_name="__main__")
-    except (KeyboardInterrupt, _Terminated):
+    except KeyboardInterrupt:
+        _print_line("\nserver stopped")
+    except _Terminated:
         _print_line("server stopped")
     except OSError as exc:
         print(f"cannot serve on {args.host}:{port}: {exc}", file=sys.stderr)
@@ -225,7 +272,60 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
-CHAT_HELP = "type '@NAME text' to send, '/who' to list users, '/quit' (or Ctrl-D) to leave"
+CHAT_HELP = "type '@NAME text' to send, '/who' to list users, 'q' or '/quit' (or Ctrl-D) to leave"
+PROMPT = "> "
+
+
+class _ChatScreen:
+    """Where the chat's lines go. On a terminal, a message that arrives while the user types
+    is printed above the line being typed, and the prompt and the typed text are drawn again
+    below it (readline keeps the text); on a pipe, lines are just printed."""
+
+    def __init__(self) -> None:
+        self.interactive = sys.stdin.isatty() and sys.stdout.isatty()
+        self.lock = threading.Lock()
+        self.readline: Any = None
+        if self.interactive:
+            try:
+                import readline  # noqa: PLC0415 - only for a terminal; absent on some builds
+
+                self.readline = readline
+            except ImportError:
+                pass
+
+    def read(self) -> str:
+        """One line typed by the user (EOFError at the end of input)."""
+        if self.interactive:
+            return input(PROMPT)
+        line = sys.stdin.readline()
+        if not line:
+            raise EOFError
+        return line
+
+    def show(self, text: str) -> None:
+        """A line from the program or the chat, without disturbing what the user is typing."""
+        with self.lock:
+            if not self.interactive:
+                print(text, flush=True)
+                return
+            typed = self.readline.get_line_buffer() if self.readline else ""
+            # \r and "erase line", the message, then the prompt and the typed text again
+            sys.stdout.write(f"\r\033[K{text}\n{PROMPT}{typed}")
+            sys.stdout.flush()
+
+    def reply(self, text: str) -> None:
+        """An answer to what the user just typed (the prompt comes back by itself)."""
+        with self.lock:
+            print(text, flush=True)
+
+
+def _chat_failure(exc: BaseException) -> str:
+    """One line for a failed chat command."""
+    if isinstance(exc, TimeoutError):
+        return "error: the server did not answer (is it running? the link may be losing data)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "error: nobody is serving the chat there now (connection refused)"
+    return f"error: {exc}"
 
 
 def chat_client(args: argparse.Namespace) -> int:
@@ -234,43 +334,62 @@ def chat_client(args: argparse.Namespace) -> int:
     try:
         client = clients.ChatClient((args.host, args.port), args.name, timeout=args.timeout)
     except (OSError, ValueError, clients.ChatError) as exc:
-        return _client_error(exc)
+        print(_chat_failure(exc), file=sys.stderr)
+        return 1
+    screen = _ChatScreen()
     done = threading.Event()
+    rejoins = [client.rejoins]
+
+    def tell_if_rejoined() -> None:
+        if client.rejoins != rejoins[0]:
+            rejoins[0] = client.rejoins
+            screen.show(
+                f"(the server had forgotten us, after a restart or a long silence: "
+                f"joined again as {_printable(args.name)})"
+            )
 
     def deliveries() -> None:
         while not done.is_set():
             try:
-                sender, text = client.recv(timeout=0.2)
+                sender, text = client.recv(timeout=0.2)  # also keeps our registration alive
             except TimeoutError:
+                tell_if_rejoined()
                 continue
-            except OSError:
-                return
-            print(f"{_printable(sender)}: {_printable(text)}", flush=True)
+            except clients.ChatError as exc:  # our name was taken while we were away
+                screen.show(f"error: {exc}")
+                continue
+            except OSError:  # a refusal while the server restarts; or we are closing
+                if done.wait(0.5):
+                    return
+                continue
+            screen.show(f"{_printable(sender)}: {_printable(text)}")
 
     reader = threading.Thread(target=deliveries, daemon=True)
     try:
-        print(f"joined as {args.name}; {CHAT_HELP}", flush=True)
+        screen.reply(f"joined as {args.name}; {CHAT_HELP}")
         reader.start()
-        for line in sys.stdin:
-            line = line.strip()
+        while True:
+            try:
+                line = screen.read().strip()
+            except EOFError:
+                break
             if not line:
                 continue
-            if line == "/quit":
+            if line in ("q", "/quit"):  # 'q' ends the conversation, as in the lesson's client
                 break
             try:
                 if line == "/who":
-                    print("users: " + ", ".join(client.who()), flush=True)
+                    screen.reply("users: " + ", ".join(client.who()))
                 elif line.startswith("@") and " " in line:
                     to, text = line[1:].split(" ", 1)
                     client.send(to, text)
                 else:
-                    print(CHAT_HELP, flush=True)
-            except (clients.ChatError, ValueError) as exc:
-                print(f"error: {exc}", flush=True)
-            except TimeoutError:
-                print("error: the server did not answer", flush=True)
+                    screen.reply(CHAT_HELP)
+            except (clients.ChatError, ValueError, OSError) as exc:
+                screen.reply(_chat_failure(exc))
+            tell_if_rejoined()
     except KeyboardInterrupt:
-        pass
+        print(flush=True)  # so the shell's prompt starts on a line of its own, not after ^C
     finally:
         done.set()
         if reader.is_alive():

@@ -18,14 +18,23 @@ from typing import Callable
 def add_run(subparsers) -> None:
     parser = subparsers.add_parser(
         "run",
-        help="run an unmodified Python script on ferrosock sockets",
+        help="run an unmodified Python script (or -m MODULE) on ferrosock sockets",
+        usage="ferrosock run SCRIPT [ARGS...]  |  ferrosock run -m MODULE [ARGS...]",
         description="Patch the stdlib socket module with ferrosock (as gevent's monkey-patching "
-        "does), then run SCRIPT as `python SCRIPT ARGS...` would: as __main__, with "
-        "sys.argv = [SCRIPT, ARGS...], the same tracebacks and exit status.",
+        "does), then run SCRIPT as `python SCRIPT ARGS...` would, or MODULE as `python -m "
+        "MODULE ARGS...` would: as __main__, with the same sys.argv, tracebacks and exit "
+        "status.",
     )
-    parser.add_argument("script", metavar="SCRIPT", help="the Python file to run")
+    parser.add_argument(
+        "-m",
+        dest="module",
+        nargs=argparse.REMAINDER,
+        metavar="MODULE",
+        help="run a module, as python -m does (e.g. -m http.server 8000)",
+    )
+    parser.add_argument("script", nargs="?", metavar="SCRIPT", help="the Python file to run")
     parser.add_argument("args", metavar="ARGS", nargs=argparse.REMAINDER, help="its arguments")
-    parser.set_defaults(handler=run_script)
+    parser.set_defaults(handler=run_script, run_parser=parser)
 
 
 def add_demo(subparsers) -> None:
@@ -85,6 +94,14 @@ def run_script(args: argparse.Namespace) -> int:
 
     from ferrosock._patch import patch
 
+    if args.module is not None:
+        if not args.module:
+            args.run_parser.error("-m needs a MODULE to run (ferrosock run -m MODULE [ARGS...])")
+        return _run_module(args.module[0], args.module[1:])
+    if args.script is None:
+        args.run_parser.error(
+            "give a script to run: ferrosock run SCRIPT [ARGS...], or ferrosock run -m MODULE"
+        )
     script = args.script
     path = os.path.abspath(script)
     if not os.path.exists(path):
@@ -92,16 +109,71 @@ def run_script(args: argparse.Namespace) -> int:
         message = f"can't open file {path!r}: [Errno 2] No such file or directory"
         print(f"{sys.executable}: {message}", file=sys.stderr)
         return 2
-    sys.argv[:] = [script, *args.args]
+    sys.argv[:] = [script, *args.args]  # argv[0] as typed, as python leaves it
     sys.path[0] = os.path.dirname(path)  # as `python SCRIPT` does (we ran as `-m ferrosock`)
     patch()
+    if os.path.isdir(path) or not path.endswith(".py"):  # a directory or zip with __main__.py
+        return _as_python_would(lambda: runpy.run_path(script, run_name="__main__"), path)
+    return _as_python_would(lambda: _exec_main(path), path)
+
+
+def _exec_main(path: str) -> None:
+    """Run the file as __main__ the way `python FILE` does: __file__ absolute (as since 3.9),
+    sys.argv[0] untouched (runpy.run_path would set it to the path it is given)."""
+    import builtins
+    import importlib.machinery
+    import types
+
+    loader = importlib.machinery.SourceFileLoader("__main__", path)
+    main = types.ModuleType("__main__")
+    main.__file__ = path
+    main.__loader__ = loader
+    main.__spec__ = None
+    main.__builtins__ = builtins
+    main.__cached__ = None  # type: ignore[attr-defined]
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = main
     try:
-        runpy.run_path(path, run_name="__main__")  # absolute, as python names it since 3.9
+        exec(loader.get_code("__main__"), main.__dict__)  # noqa: S102 - running the user's script
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
+
+
+def _run_module(name: str, arguments: list[str]) -> int:
+    """`python -m NAME ARGUMENTS...` on ferrosock sockets."""
+    import importlib.util
+    import runpy
+
+    from ferrosock._patch import patch
+
+    sys.argv[:] = [name, *arguments]  # runpy sets argv[0] to the module's file, as python -m
+    sys.path[0] = os.getcwd()  # python -m puts the current directory first
+    patch()
+    try:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations is not None:
+            spec = importlib.util.find_spec(f"{name}.__main__")
+    except (ImportError, ValueError) as exc:
+        spec, why = None, str(exc)
+    else:
+        why = f"No module named {name}"
+    if spec is None or spec.origin is None:
+        print(f"{sys.executable}: {why}", file=sys.stderr)  # python -m's words, status 1
+        return 1
+    run = lambda: runpy.run_module(name, run_name="__main__", alter_sys=True)  # noqa: E731
+    return _as_python_would(run, spec.origin)
+
+
+def _as_python_would(run: Callable[[], object], filename: str) -> int:
+    """Run; report an exception as python reports its main program's, with its exit status."""
+    try:
+        run()
     except SystemExit:
         raise  # python turns it into the exit status, printing a message if it is one
     except BaseException as exc:  # noqa: BLE001 - reported as python reports it
         # no frame of the script: a SyntaxError in it, which python prints without a traceback
-        exc.__traceback__ = _frames_from(exc.__traceback__, path)
+        exc.__traceback__ = _frames_from(exc.__traceback__, filename)
         sys.excepthook(type(exc), exc, exc.__traceback__)
         if isinstance(exc, KeyboardInterrupt):
             # python ends an interrupted program by dying of SIGINT, so the shell sees 130

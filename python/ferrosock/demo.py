@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
-import importlib
 import os
 import re
 import selectors
@@ -21,9 +20,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, TextIO
+from pathlib import Path
+from typing import Callable, Iterator, TextIO
 
 HOST = "127.0.0.1"
 PATIENCE = 10.0  # seconds any one step may take on loopback before the demo gives up
@@ -79,9 +80,10 @@ class Transcript:
 # --------------------------------------------------------------------------- processes
 
 
-def _lesson_command(program: str, backend: str, port: int) -> list[str]:
+def _lesson_command(program: str, backend: str, port: int, args: tuple[str, ...] = ()) -> list[str]:
     module = f"ferrosock.lessons.{program}"
-    return [sys.executable, "-m", module, "--backend", backend, "--host", HOST, "--port", str(port)]
+    options = ["--backend", backend, "--host", HOST, "--port", str(port)]
+    return [sys.executable, "-m", module, *options, *args]
 
 
 def _child_env() -> dict[str, str]:
@@ -106,10 +108,19 @@ def _output(*chunks: bytes) -> str:
 class LessonServer:
     """A lesson server in a subprocess, with its operator's replies typed in advance."""
 
-    def __init__(self, program: str, backend: str, port: int, typed: str = ""):
+    def __init__(
+        self,
+        program: str,
+        backend: str,
+        port: int,
+        typed: str = "",
+        args: tuple[str, ...] = (),
+        cwd: str | None = None,
+    ):
         self.program = program
         self.proc = subprocess.Popen(
-            _lesson_command(program, backend, port),
+            _lesson_command(program, backend, port, args),
+            cwd=cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -178,8 +189,15 @@ class LessonServer:
 
 
 @contextlib.contextmanager
-def lesson_server(program: str, backend: str, port: int, typed: str = "") -> Iterator[LessonServer]:
-    server = LessonServer(program, backend, port, typed)
+def lesson_server(
+    program: str,
+    backend: str,
+    port: int,
+    typed: str = "",
+    args: tuple[str, ...] = (),
+    cwd: str | None = None,
+) -> Iterator[LessonServer]:
+    server = LessonServer(program, backend, port, typed, args, cwd)
     try:
         yield server
     finally:
@@ -187,12 +205,21 @@ def lesson_server(program: str, backend: str, port: int, typed: str = "") -> Ite
 
 
 def run_client(
-    transcript: Transcript, title: str, program: str, backend: str, port: int, typed: str = ""
+    transcript: Transcript,
+    title: str,
+    program: str,
+    backend: str,
+    port: int,
+    typed: str = "",
+    args: tuple[str, ...] = (),
+    cwd: str | None = None,
+    expect_status: int = 0,
 ) -> None:
     """Run a lesson client to the end with `typed` as its keyboard, and add its output."""
     try:
         done = subprocess.run(
-            _lesson_command(program, backend, port),
+            _lesson_command(program, backend, port, args),
+            cwd=cwd,
             input=typed.encode("utf-8"),
             capture_output=True,
             timeout=PATIENCE,
@@ -204,23 +231,10 @@ def run_client(
         transcript.problems.append(f"{program} did not finish; killed")
         return
     transcript.add(title, _output(done.stdout, done.stderr), done.returncode)
-    transcript.expect(done.returncode == 0, f"{program} exit status {done.returncode}")
-
-
-def hello_until_hangup(module: Any, port: int) -> bytes:
-    """The TCP hello client's exchange, but close only after the server has hung up.
-
-    Whichever side closes first keeps the connection in TIME_WAIT; waiting puts it on the
-    server's side, as when a server is stopped while its clients are still connected.
-    """
-    with module.socket() as client:
-        client.settimeout(PATIENCE)
-        client.connect((HOST, port))
-        client.send(b"hello!")
-        reply = client.recv(1024)
-        while client.recv(1024):
-            pass
-    return reply
+    transcript.expect(
+        done.returncode == expect_status,
+        f"{program} exit status {done.returncode}, not {expect_status}",
+    )
 
 
 # --------------------------------------------------------------------------- the pairs
@@ -241,11 +255,22 @@ class Run:
     ports: list[int]
     transcript: Transcript = field(default_factory=Transcript)
 
-    def client(self, program: str, port: int, typed: str = "", title: str = "") -> Transcript:
+    def client(
+        self,
+        program: str,
+        port: int,
+        typed: str = "",
+        title: str = "",
+        args: tuple[str, ...] = (),
+        cwd: str | None = None,
+        expect_status: int = 0,
+    ) -> Transcript:
         """Run a lesson client; returns its own transcript, added once the server's is in."""
         client = Transcript()
         title = title or f"client: {program}" + (f", typing {typing(typed)}" if typed else "")
-        run_client(client, title, program, self.client_backend, port, typed)
+        run_client(
+            client, title, program, self.client_backend, port, typed, args, cwd, expect_status
+        )
         return client
 
     def then(self, later: Transcript) -> None:
@@ -285,32 +310,85 @@ def looping(server_program: str, client_program: str, replies: str, typed: str):
 
 
 def restart(run: Run) -> None:
-    """Lesson 2: restart a TCP server at once, without and with SO_REUSEADDR."""
+    """Lesson 2, as reuse_server --help tells it: the plain restart, the Linux rule, the fix."""
     plain_port, reuse_port = run.ports
-    client_module = importlib.import_module(BACKEND_MODULES[run.client_backend])
     t = run.transcript
-    steps = (("tcp_hello_server", plain_port, "1", "2"), ("reuse_server", reuse_port, "3", "4"))
-    for program, port, first, second in steps:
+    errno98 = "OSError: [Errno 98] Address already in use"
+
+    def serve_one(title: str, program: str, port: int) -> None:
         with lesson_server(program, run.server_backend, port) as server:
             t.expect(server.wait_listening(), f"{program} did not start")
-            reply = hello_until_hangup(client_module, port)
-            server.finish(t, f"{first}. server: {program}")
-        t.add("   client: the demo's, closing after the server did", f"{reply!r}\n", 0)
+            client = run.client("tcp_hello_client", port, title="   client: tcp_hello_client")
+            server.finish(t, title)
+        run.then(client)
 
-        title = f"{second}. server: {program} again, at once, on the same port"
+    def refused(step: str, program: str, port: int, why: str) -> None:
         with lesson_server(program, run.server_backend, port) as again:
             listening = again.wait_listening()
-            if program == "tcp_hello_server":
-                client = run.client("tcp_hello_client", port) if listening else Transcript()
-                again.finish(t, title, expect_status=1)
-                t.expect(not listening, "tcp_hello_server could bind again: no TIME_WAIT?")
-            else:
-                t.expect(listening, "reuse_server could not bind again")
-                client = run.client("tcp_hello_client", port, title="   client: tcp_hello_client")
-                again.finish(t, title)
-            run.then(client)
-    errno98 = "OSError: [Errno 98] Address already in use"
-    t.expect(errno98 in t.text(), f"the plain restart did not fail with {errno98!r}")
+            again.finish(t, f"{step}. server: {program} {why}", expect_status=1)
+        t.expect(not listening, f"{program} could bind port {port} again: no TIME_WAIT?")
+        t.expect(t.sections[-1].count(errno98) == 1, f"{program} did not fail with {errno98!r}")
+
+    serve_one("1. server: tcp_hello_server", "tcp_hello_server", plain_port)
+    refused("2", "tcp_hello_server", plain_port, "again, at once, on the same port")
+    refused("3", "reuse_server", plain_port, "on that port: the old socket did not set it")
+    serve_one("4. server: reuse_server, on a port of its own", "reuse_server", reuse_port)
+    again = "5. server: reuse_server again, at once, on the same port"
+    serve_one(again, "reuse_server", reuse_port)
+
+
+def upload(run: Run) -> None:
+    """File upload: one file saved, then one refused by --max-size before its body is sent."""
+    (port,) = run.ports
+    with tempfile.TemporaryDirectory(prefix="ferrosock-demo-") as work:
+        Path(work, "lesson.txt").write_bytes(UPLOAD)
+        Path(work, "big.bin").write_bytes(bytes(4 * len(UPLOAD)))
+        args = ("--directory", "received", "--max-size", str(2 * len(UPLOAD)))
+        title = f"server: file_server {' '.join(args)}; stopped with Ctrl-C"
+        with lesson_server("file_server", run.server_backend, port, args=args, cwd=work) as srv:
+            run.transcript.expect(srv.wait_listening(), "file_server did not start")
+            saved = run.client("file_client", port, args=("lesson.txt",), cwd=work)
+            refused = run.client("file_client", port, args=("big.bin",), cwd=work, expect_status=1)
+            srv.finish(run.transcript, title, interrupt=True)
+        run.transcript.expect(
+            Path(work, "received", "lesson.txt").read_bytes() == UPLOAD, "the upload differs"
+        )
+        run.then(saved)
+        run.then(refused)
+
+
+def authentication(run: Run) -> None:
+    """The HMAC challenge: a client that knows the key, then one that does not."""
+    (port,) = run.ports
+    with lesson_server("auth_server", run.server_backend, port) as server:
+        run.transcript.expect(server.wait_listening(), "auth_server did not start")
+        right = run.client("auth_client", port, args=("--message", "你好，服务器"))
+        wrong = run.client(
+            "auth_client",
+            port,
+            args=("--key", "a-guess"),
+            title="client: auth_client --key a-guess",
+            expect_status=1,
+        )
+        title = "server: auth_server; stopped with Ctrl-C"
+        server.finish(run.transcript, title, interrupt=True)
+    run.then(right)
+    run.then(wrong)
+
+
+UPLOAD = "文件上传: the lesson's file, line after line.\n".encode() * 4096  # ~200 KB
+
+
+def without_recv_sizes(text: str) -> str:
+    """Ports aside, and how the bytes of a stream happened to be cut into recv calls (that
+    depends on timing; the total and the glued first recv are compared)."""
+    text = re.sub(r"(?m)^ *recv #\d+.*\n", "", without_ports(text))
+    return re.sub(r"in \d+ recv calls", "in N recv calls", text)
+
+
+def without_redraws(text: str) -> str:
+    """Ports aside, and the progress bar's redraws: only what is left on the screen."""
+    return re.sub(r"[^\n]*\r", "", without_ports(text))
 
 
 @dataclass(frozen=True)
@@ -334,11 +412,12 @@ PAIRS = (
     Pair(
         "restart, SO_REUSEADDR",
         """\
-Lesson 2: a TCP server started again right after serving a client. The side that closes a
-connection first keeps it in TIME_WAIT for a minute; here that is the server (the demo's
-client waits for it to hang up), so the plain server's second bind fails with Errno 98, while
-reuse_server, which sets SO_REUSEADDR before bind, starts again at once. (Linux lets a port be
-shared only among sockets that all set SO_REUSEADDR, so reuse_server gets a port of its own.)""",
+Lesson 2, the steps of `reuse_server --help`: a TCP server started again right after serving
+a client. The side that closes a connection first keeps it in TIME_WAIT for a minute; the
+lesson's client waits for the server to hang up, so that is always the server's side, and the
+plain server's second bind fails with Errno 98. So does reuse_server's on that port: Linux
+reuses a TIME_WAIT port only if the old socket set SO_REUSEADDR as well as the new one. On a
+port of its own, reuse_server starts again at once.""",
         restart,
         (TCP, TCP),
     ),
@@ -367,6 +446,37 @@ shared only among sockets that all set SO_REUSEADDR, so reuse_server gets a port
         looping("time_server", "time_client", replies="", typed="\n%Y %m %d\n%H:%M\n"),
         (UDP,),
         without_clock,
+    ),
+    Pair(
+        "sticky packets",
+        "TCP is a byte stream (黏包): five quick sends and one large one; the server's recv(1024)\n"
+        "calls glue the small ones together and cut the large one (the pieces are compared by\n"
+        "their total: where the cuts fall depends on timing).",
+        one_shot("sticky_server", "sticky_client"),
+        (TCP,),
+        without_recv_sizes,
+    ),
+    Pair(
+        "framing",
+        "The fix: each message behind a 4-byte length header; the same burst arrives message by\n"
+        "message, exactly as sent.",
+        one_shot("framed_server", "framed_client"),
+        (TCP,),
+    ),
+    Pair(
+        "file upload",
+        "A JSON header (name, size, SHA-256), then the file's bytes, with a progress bar; the\n"
+        "second file is over the server's --max-size and is refused before its body is sent.",
+        upload,
+        (TCP,),
+        without_redraws,
+    ),
+    Pair(
+        "HMAC authentication",
+        "Is the client legitimate? The server sends a random challenge, the client answers with\n"
+        "its HMAC under the shared key; a client with the wrong key is refused.",
+        authentication,
+        (TCP,),
     ),
 )
 

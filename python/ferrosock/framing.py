@@ -28,7 +28,7 @@ import hashlib
 import hmac
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -37,6 +37,8 @@ from ._native import FrameReader, recv_exactly, recv_msg, send_msg
 __all__ = [
     "AuthenticationError",
     "DigestMismatch",
+    "FileExists",
+    "FileRefused",
     "FrameTooLarge",
     "FrameReader",
     "FramingError",
@@ -64,6 +66,7 @@ CHALLENGE_BYTES = 32
 MAX_ANSWER = 1024
 
 Progress = Optional[Callable[[int, int], object]]
+O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 class FramingError(Exception):
@@ -80,12 +83,21 @@ class FrameTooLarge(FramingError, ValueError):
 
 
 class IncompleteFrame(FramingError, EOFError):
-    """The stream ended inside a frame."""
+    """The stream ended inside a frame (or, from recv_file, inside the file: then the counts
+    are the file's, not those of the chunk being read)."""
 
-    def __init__(self, expected: int, received: int) -> None:
-        super().__init__(f"connection closed inside a frame: got {received} of {expected} bytes")
+    def __init__(self, expected: int, received: int, what: str = "a frame") -> None:
+        super().__init__(f"connection closed inside {what}: got {received} of {expected} bytes")
         self.expected = expected
         self.received = received
+
+
+class FileExists(FramingError, FileExistsError):
+    """recv_file without overwrite=True: a file of that name is already in the directory."""
+
+
+class FileRefused(FramingError):
+    """send_file(ask_first=True): the receiver refused the file before its body was sent."""
 
 
 class DigestMismatch(FramingError):
@@ -158,14 +170,29 @@ def _sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def send_file(sock: Any, path: str | os.PathLike[str], progress: Progress = None) -> int:
-    """Send a file: a JSON header (name, size, SHA-256), then its bytes. Returns the size."""
+def send_file(
+    sock: Any, path: str | os.PathLike[str], progress: Progress = None, ask_first: bool = False
+) -> int:
+    """Send a file: a JSON header (name, size, SHA-256), then its bytes. Returns the size.
+
+    With ``ask_first`` the header says ``"ask": true`` and the body is sent only once the
+    receiver has answered ``{"ok": true, "go": true}`` (recv_file does): a refusal (too large,
+    a bad name, already there) raises :class:`FileRefused` before a byte of the body is sent,
+    as HTTP's ``Expect: 100-continue`` does. The wait uses the socket's timeout.
+    """
     path = Path(path)
     size = path.stat().st_size
-    send_msg(
-        sock,
-        json.dumps({"name": path.name, "size": size, "sha256": _sha256_of(path)}).encode(),
-    )
+    header: dict[str, Any] = {"name": path.name, "size": size, "sha256": _sha256_of(path)}
+    if ask_first:
+        header["ask"] = True
+    send_msg(sock, json.dumps(header).encode())
+    if ask_first:
+        answer = recv_obj(sock)
+        if answer is None:
+            raise FramingError("the receiver closed the connection without answering")
+        verdict, _ = answer
+        if not (verdict.get("ok") and verdict.get("go")):
+            raise FileRefused(str(verdict.get("error", "refused, without a reason")))
     sent = 0
     with path.open("rb") as f:
         while sent < size:
@@ -195,16 +222,45 @@ def check_file_name(name: Any) -> str:
     return name
 
 
+def _new_temporary(directory: Path) -> tuple[int, Path]:
+    """A new file to receive into, created with mode 0o666 so that the umask applies, as it
+    would for ``open(path, "wb")`` (mkstemp's files are always 0o600)."""
+    while True:
+        tmp = directory / f".incoming-{secrets.token_hex(8)}.part"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_CLOEXEC, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
+def _put_in_place(tmp: Path, final: Path, overwrite: bool) -> None:
+    if overwrite:
+        os.replace(tmp, final)
+        return
+    try:
+        os.link(tmp, final)  # fails if the name exists, even one created a moment ago
+    except FileExistsError:
+        raise FileExists(
+            f"{final.name} is already there (the sender may overwrite it only "
+            "if the receiver allows it)"
+        ) from None
+    tmp.unlink()
+
+
 def recv_file(
     sock: Any,
     directory: str | os.PathLike[str],
     progress: Progress = None,
     max_size: int = DEFAULT_MAX_FILE,
+    overwrite: bool = False,
 ) -> Path | None:
     """Receive a file sent by :func:`send_file` into ``directory``; returns its path.
 
     The bytes go to a temporary file first; only when their SHA-256 matches the header is it
-    renamed to its name, so a failed transfer leaves nothing under the final name.
+    renamed to its name, so a failed transfer leaves nothing under the final name. A file
+    already there under that name raises :class:`FileExists` unless ``overwrite``. The file's
+    mode follows the umask, as ``open()``'s would. When the sender asked first (``send_file(...,
+    ask_first=True)``), every check on the header is made and answered before the body comes.
     """
     header = _recv_header(sock)
     if header is None:
@@ -215,16 +271,23 @@ def recv_file(
     if not isinstance(expected, str):
         raise FramingError("the header has no sha256")
     directory = Path(directory)
+    final = directory / name
+    if not overwrite and os.path.lexists(final):
+        raise FileExists(f"{name} is already there (the receiver does not overwrite files)")
+    if header.get("ask") is True:
+        send_obj(sock, {"ok": True, "go": True})
     digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=".incoming-", suffix=".part")
-    tmp = Path(tmp_name)
+    fd, tmp = _new_temporary(directory)
     try:
         with os.fdopen(fd, "wb") as out:
             got = 0
             if progress is not None and size == 0:
                 progress(0, 0)
             while got < size:
-                chunk = recv_exactly(sock, min(CHUNK, size - got))
+                try:
+                    chunk = recv_exactly(sock, min(CHUNK, size - got))
+                except IncompleteFrame as exc:  # count within the file, not the chunk
+                    raise IncompleteFrame(size, got + exc.received, f"the file {name!r}") from None
                 digest.update(chunk)
                 out.write(chunk)
                 got += len(chunk)
@@ -236,8 +299,7 @@ def recv_file(
             raise DigestMismatch(
                 f"{name}: SHA-256 {digest.hexdigest()} does not match the sender's {expected}"
             )
-        final = directory / name
-        os.replace(tmp, final)
+        _put_in_place(tmp, final, overwrite)
         return final
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -14,9 +14,9 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::Mutex;
 
 use super::SharedRuntime;
-use crate::clients::ChatError;
+use crate::clients::{ChatError, RESEND_FIRST, RESEND_MAX};
 use crate::errors;
-use crate::servers::chat_protocol::{self, ChatReply};
+use crate::servers::chat_protocol::{self, ChatReply, Expect};
 
 fn host_port(address: &Bound<'_, PyAny>) -> PyResult<(String, u16)> {
     address
@@ -149,9 +149,13 @@ pub struct AsyncChatClient {
     timeout: Option<Duration>,
 }
 
+/// Sends a command and waits for its answer, sending it again while none comes (UDP loses
+/// datagrams; see the blocking `ChatClient`). Only an answer of the kind `expect` accepts
+/// counts, so a late answer to an earlier try of another command is passed over.
 async fn command(
     state: &Mutex<Option<ChatState>>,
     datagram: Vec<u8>,
+    expect: Expect<'_>,
     timeout: Option<Duration>,
 ) -> PyResult<ChatReply> {
     let mut guard = state.lock().await;
@@ -161,12 +165,35 @@ async fn command(
     let answer = within(timeout, async {
         chat.socket.send(&datagram).await?;
         let mut buf = vec![0u8; 65_536];
+        let mut resend = RESEND_FIRST;
+        let mut next = tokio::time::Instant::now() + resend;
         loop {
-            let n = chat.socket.recv(&mut buf).await?;
-            match chat_protocol::parse_reply(&buf[..n]) {
-                Some(ChatReply::Delivery { from, text }) => chat.pending.push_back((from, text)),
-                Some(answer) => return Ok(answer),
-                None => {}
+            tokio::select! {
+                received = chat.socket.recv(&mut buf) => {
+                    let n = match received {
+                        Ok(n) => n,
+                        // the server may be restarting: go on trying until the timeout
+                        Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused => continue,
+                        Err(err) => return Err(err),
+                    };
+                    match chat_protocol::parse_reply(&buf[..n]) {
+                        Some(ChatReply::Delivery { from, text }) => {
+                            chat.pending.push_back((from, text))
+                        }
+                        Some(answer) if expect.accepts(&answer) => return Ok(answer),
+                        _ => {}
+                    }
+                }
+                _ = tokio::time::sleep_until(next) => {
+                    match chat.socket.send(&datagram).await {
+                        Err(err) if err.kind() != std::io::ErrorKind::ConnectionRefused => {
+                            return Err(err)
+                        }
+                        _ => {}
+                    }
+                    resend = (resend * 3 / 2).min(RESEND_MAX);
+                    next = tokio::time::Instant::now() + resend;
+                }
             }
         }
     })
@@ -200,7 +227,7 @@ impl AsyncChatClient {
                 socket,
                 pending: VecDeque::new(),
             })));
-            command(&state, join, timeout).await?;
+            command(&state, join, Expect::Joined, timeout).await?;
             Ok(AsyncChatClient {
                 state,
                 name,
@@ -217,15 +244,18 @@ impl AsyncChatClient {
     fn send<'py>(&self, py: Python<'py>, to: &str, text: &str) -> PyResult<Bound<'py, PyAny>> {
         let datagram = chat_protocol::send_command(to, text).map_err(PyValueError::new_err)?;
         let (state, timeout) = (self.state.clone(), self.timeout);
+        let to = to.to_owned();
         future_into_py::<SharedRuntime, _, _>(py, async move {
-            command(&state, datagram, timeout).await.map(|_| ())
+            command(&state, datagram, Expect::Delivered(&to), timeout)
+                .await
+                .map(|_| ())
         })
     }
 
     fn who<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let (state, timeout) = (self.state.clone(), self.timeout);
         future_into_py::<SharedRuntime, _, _>(py, async move {
-            match command(&state, chat_protocol::who_command(), timeout).await? {
+            match command(&state, chat_protocol::who_command(), Expect::Users, timeout).await? {
                 ChatReply::Users(users) => Ok(users),
                 other => Err(ChatError::new_err(format!(
                     "unexpected answer to /who: {other:?}"
@@ -266,7 +296,7 @@ impl AsyncChatClient {
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let (state, timeout) = (self.state.clone(), self.timeout);
         future_into_py::<SharedRuntime, _, _>(py, async move {
-            let _ = command(&state, chat_protocol::leave_command(), timeout).await;
+            let _ = command(&state, chat_protocol::leave_command(), Expect::Bye, timeout).await;
             state.lock().await.take();
             Ok(())
         })

@@ -141,6 +141,16 @@ pub fn str_repr(data: &[u8]) -> String {
     out
 }
 
+/// What a log line shows of received bytes: text (`'你好'`, as `repr(str)`) when they are UTF-8
+/// with something beyond ASCII, where the bytes' repr would be a wall of `\x..` escapes;
+/// otherwise the bytes' repr (`b'hello!'`, `b'\xff'`), as the lesson's servers print them.
+pub fn data_repr(data: &[u8]) -> String {
+    match std::str::from_utf8(data) {
+        Ok(text) if !text.is_ascii() => str_repr(data),
+        _ => bytes_repr(data),
+    }
+}
+
 /// Bytes as Python's `repr(bytes)` shows them, for log lines.
 pub fn bytes_repr(data: &[u8]) -> String {
     let quote = if data.contains(&b'\'') && !data.contains(&b'"') {
@@ -179,6 +189,13 @@ mod tests {
         assert_eq!(bytes_repr(b"it's"), "b\"it's\"");
         assert_eq!(bytes_repr(b"'\""), "b'\\'\"'");
         assert_eq!(bytes_repr(b"\x00\xff\n\\"), "b'\\x00\\xff\\n\\\\'");
+    }
+
+    #[test]
+    fn data_repr_shows_utf8_text_as_text() {
+        assert_eq!(data_repr(b"hello!"), "b'hello!'");
+        assert_eq!(data_repr("你好，服务器".as_bytes()), "'你好，服务器'");
+        assert_eq!(data_repr(b"\xe4\xbd"), "b'\\xe4\\xbd'"); // half a character: bytes
     }
 
     #[test]

@@ -13,13 +13,15 @@
 //! |----------------|-------------------------|----------------------------------------------|
 //! | `/join NAME`   | `ok: joined as NAME`    | from an address already joined: renames it   |
 //! | `@NAME text`   | `ok: delivered to NAME` | NAME's address receives `from SENDER: text`  |
-//! | `/who`         | `users: a, b, c`        | `users:` alone when nobody is joined         |
+//! | `/who`         | `users: a, b, c`        | only to a joined address (so never empty)    |
 //! | `/leave`       | `ok: bye`               | the name is free again                       |
 //! | anything wrong | `error: <why>`          | nothing else happens                         |
 //!
-//! The reply to the sender always comes first, then the delivery. `/who` is allowed before
-//! joining and lists names sorted by code point (`Zed` before `alice` before `小明`). The text
-//! of a message is relayed as it is (after the line ending is dropped), newlines included.
+//! The reply to the sender always comes first, then the delivery. `/who` is answered only to
+//! an address that has joined (its reply can be 16,000 times the size of the request, so an
+//! open `/who` would amplify spoofed requests); it lists names sorted by code point (`Zed`
+//! before `alice` before `小明`). The text of a message is relayed as it is (after the line
+//! ending is dropped), newlines included.
 //!
 //! The errors, in the order they are checked:
 //!
@@ -30,7 +32,7 @@
 //! | `error: not UTF-8`                          | the bytes are not UTF-8                     |
 //! | `error: unknown command`                    | plain text, `/foo`, `/who x`, `/leave x`    |
 //! | `error: malformed message (use @NAME text)` | `@` with no name, or no text after it       |
-//! | `error: join first with /join NAME`         | `@NAME text` from an address not joined     |
+//! | `error: join first with /join NAME`         | `@NAME text` or `/who`, address not joined  |
 //! | `error: invalid name`                       | a name (to join or send to) breaking a rule |
 //! | `error: name too long (max N characters)`   | a name over `max_name_chars` characters     |
 //! | `error: name taken`                         | `/join` with a name another address holds   |
@@ -368,6 +370,9 @@ impl<A: Copy + Eq + Hash> ChatRooms<A> {
             Request::Send { to, text } => self
                 .delivery(from, to, text)
                 .map(|delivery| (format!("{OK_PREFIX}delivered to {to}"), Some(delivery))),
+            // Only to joined addresses: a `/who` is 4 bytes and its answer up to 64 KiB, so
+            // answering anyone would let a spoofed source address aim that at a third party.
+            Request::Who if !self.by_addr.contains_key(&from) => Err(Refusal::JoinFirst),
             Request::Who => {
                 let mut names: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
                 names.sort_unstable();
@@ -465,6 +470,30 @@ pub enum ChatReply {
     Users(Vec<String>),
     /// A message for us.
     Delivery { from: String, text: String },
+}
+
+/// Which answers a command accepts (an error answers any command).
+#[derive(Clone, Copy)]
+pub enum Expect<'a> {
+    Joined,
+    Delivered(&'a str),
+    Users,
+    Bye,
+}
+
+impl Expect<'_> {
+    pub fn accepts(self, reply: &ChatReply) -> bool {
+        match (self, reply) {
+            (_, ChatReply::Error(_)) => true,
+            (Expect::Joined, ChatReply::Ok(text)) => text.starts_with("joined as "),
+            (Expect::Delivered(to), ChatReply::Ok(text)) => {
+                text.strip_prefix("delivered to ") == Some(to)
+            }
+            (Expect::Users, ChatReply::Users(_)) => true,
+            (Expect::Bye, ChatReply::Ok(text)) => text == "bye",
+            _ => false,
+        }
+    }
 }
 
 /// Reads a datagram from the server; None for anything the protocol does not send.
@@ -606,13 +635,17 @@ mod tests {
                 (1, "from bob: 你好".into())
             ]
         );
-        assert_eq!(reply(&mut r, 3, "/who", now), "users: bob, 小明");
+        assert_eq!(reply(&mut r, 2, "/who", now), "users: bob, 小明");
+        assert_eq!(
+            reply(&mut r, 3, "/who", now),
+            "error: join first with /join NAME"
+        );
         assert_eq!(r.users(), 2);
         assert_eq!(say(&mut r, 2, b"/leave", now), [(2, "ok: bye".into())]);
         assert_eq!(reply(&mut r, 2, "/leave", now), "error: not joined");
         assert_eq!(reply(&mut r, 1, "@bob hi", now), "error: no such user bob");
+        assert_eq!(reply(&mut r, 1, "/who", now), "users: 小明");
         assert_eq!(reply(&mut r, 1, "/leave", now), BYE);
-        assert_eq!(reply(&mut r, 1, "/who", now), "users:");
         assert_eq!(r.users(), 0);
     }
 
@@ -684,7 +717,7 @@ mod tests {
             assert_eq!(out.len(), 1, "{bad:?}");
             assert!(out[0].1.starts_with(ERROR_PREFIX), "{bad:?}");
         }
-        assert_eq!(reply(&mut r, 3, "/who", now), "users: ann, bob");
+        assert_eq!(reply(&mut r, 2, "/who", now), "users: ann, bob");
     }
 
     #[test]
@@ -870,7 +903,7 @@ mod tests {
         assert_eq!(reply(&mut r, 1, "/join anna", now), "ok: joined as anna");
         assert_eq!(reply(&mut r, 1, "/join anna", now), "ok: joined as anna");
         assert_eq!(reply(&mut r, 1, "/join bob", now), "error: name taken");
-        assert_eq!(reply(&mut r, 3, "/who", now), "users: anna, bob");
+        assert_eq!(reply(&mut r, 2, "/who", now), "users: anna, bob");
         assert_eq!(reply(&mut r, 2, "@ann hi", now), "error: no such user ann");
         assert_eq!(reply(&mut r, 2, "/join ann", now), "ok: joined as ann");
         assert_eq!(
@@ -897,7 +930,7 @@ mod tests {
         // Exactly the idle time is not yet too long.
         assert_eq!(r.expire(at(60)), 0);
         assert_eq!(r.expire(at(61)), 1);
-        assert_eq!(reply(&mut r, 9, "/who", at(61)), "users: ann, bob");
+        assert_eq!(reply(&mut r, 1, "/who", at(61)), "users: ann, bob");
         assert_eq!(r.expire(at(200)), 2);
         assert_eq!(r.users(), 0);
         assert_eq!(r.expire(at(300)), 0);
@@ -937,7 +970,7 @@ mod tests {
             reply(&mut r, 1, "@bob hi", later),
             "error: join first with /join NAME"
         );
-        assert_eq!(reply(&mut r, 1, "/who", later), "users: bob");
+        assert_eq!(reply(&mut r, 2, "/who", later), "users: bob");
     }
 
     #[test]
@@ -964,7 +997,21 @@ mod tests {
             instant.handle(1u8, b"/join ann", now).reply.1,
             b"error: server full (max 0 users)"
         );
-        assert_eq!(instant.handle(1u8, b"/who", now).reply.1, b"users:");
+        assert_eq!(instant.users(), 0);
+    }
+
+    #[test]
+    fn who_is_answered_only_to_joined_addresses() {
+        // A spoofed 4-byte `/who` must not draw a long list at somebody else's address.
+        let now = Instant::now();
+        let mut r = rooms(100, 32);
+        for addr in 1..=50u32 {
+            reply(&mut r, addr, &format!("/join user{addr:02}"), now);
+        }
+        let stranger = reply(&mut r, 99, "/who", now);
+        assert_eq!(stranger, "error: join first with /join NAME");
+        assert_eq!(r.users(), 50); // and the stranger was not registered by asking
+        assert!(reply(&mut r, 1, "/who", now).len() > 50 * 6);
     }
 
     #[test]
@@ -975,7 +1022,7 @@ mod tests {
             reply(&mut r, addr, &format!("/join {name}"), now);
         }
         assert_eq!(
-            reply(&mut r, 99, "/who", now),
+            reply(&mut r, 1, "/who", now),
             "users: Zed, _x, alice, bob, 小明"
         );
     }
@@ -1134,8 +1181,8 @@ mod tests {
             ]
         );
         assert_eq!(
-            ask(3, who_command()),
-            [(3, ChatReply::Users(vec!["bob".into(), "小明".into()]))]
+            ask(2, who_command()),
+            [(2, ChatReply::Users(vec!["bob".into(), "小明".into()]))]
         );
         assert_eq!(
             ask(3, leave_command()),

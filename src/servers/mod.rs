@@ -27,7 +27,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use behaviour::{bytes_repr, Behaviour};
+use behaviour::{data_repr, Behaviour};
 use chat_protocol::{ChatLimits, ChatRooms};
 use python_calls::PythonCalls;
 use stats::{OpenConnection, Stats};
@@ -572,7 +572,7 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
         };
         let data = &buf[..n];
         shared.stats.received(n);
-        shared.log(|| format!("{peer}: {}", bytes_repr(data)));
+        shared.log(|| format!("{peer}: {}", data_repr(data)));
         // Echo and reply answer from what they have; only a Python handler builds a reply.
         let written = match &shared.behaviour {
             Behaviour::Echo => stream.write_all(data).await.map(|_| n),
@@ -649,7 +649,7 @@ async fn serve_udp(socket: UdpSocket, shared: Arc<Shared>, mut stop: watch::Rece
                 })
             ),
             Behaviour::Chat(_) => format!("{peer}: {}", behaviour::str_repr(data)),
-            _ => format!("{peer}: {}", bytes_repr(data)),
+            _ => format!("{peer}: {}", data_repr(data)),
         });
         let peer_py = matches!(shared.behaviour, Behaviour::Python { .. })
             .then(|| Python::attach(|py| peer_tuple(py, peer)));
@@ -727,7 +727,7 @@ async fn serve_frames(
             return;
         }
         shared.stats.received(body.len() + head.len());
-        shared.log(|| format!("{peer}: {}", bytes_repr(&body)));
+        shared.log(|| format!("{peer}: {}", data_repr(&body)));
         let replies = match shared
             .behaviour
             .respond(&body, peer, peer_py.as_ref())

@@ -3,7 +3,10 @@
 Each program is the lesson's, written as a learner would type it; the one line that differs is
 the import, which picks the socket module from ``--backend``:
 
-    python -m ferrosock.lessons.tcp_hello_server [--backend std|rust] [--port N] [--host H]
+    python -m ferrosock.lessons.tcp_hello_server [--backend rust|std] [--port N] [--host H]
+
+``--backend rust`` (the default, as for ``python -m ferrosock serve``) runs it on ferrosock,
+``--backend std`` on the stdlib ``socket`` module.
 
 =====================  ======  ==========================================================
 program                port    what it shows

@@ -22,8 +22,9 @@ def _parser(port: int | None = None, description: str | None = None) -> argparse
     parser.add_argument(
         "--backend",
         choices=MODULES,
-        default="std",
-        help="std: the stdlib socket module (default); rust: ferrosock",
+        default="rust",
+        help="rust: ferrosock (the default, as for `python -m ferrosock serve`); "
+        "std: the stdlib socket module, the lesson as written",
     )
     parser.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
     parser.add_argument("--port", type=int, default=port, help="default: %(default)s")

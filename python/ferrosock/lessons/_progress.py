@@ -8,7 +8,8 @@ from typing import TextIO
 WIDTH = 30
 
 
-def _size(n: float) -> str:
+def human_size(n: float) -> str:
+    """1.5 MiB, 200.0 KiB, 12 B."""
     for unit in ("B", "KiB", "MiB"):
         if n < 1024:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -33,7 +34,7 @@ class ProgressBar:
         bar = "#" * filled + "-" * (WIDTH - filled)
         end = "\n" if done == total else ""
         self.stream.write(
-            f"\r{self.label} [{bar}] {percent:3d}%  {_size(done)} / {_size(total)}{end}"
+            f"\r{self.label} [{bar}] {percent:3d}%  {human_size(done)} / {human_size(total)}{end}"
         )
         self.stream.flush()
 

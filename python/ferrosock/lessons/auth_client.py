@@ -17,6 +17,7 @@ from ferrosock.framing import (
 )
 from ferrosock.lessons import backend as socket  # `import socket` (ferrosock with --backend rust)
 from ferrosock.lessons._options import _parser
+from ferrosock.lessons._readable import readable
 
 DEFAULT_KEY = "ferrosock-lesson"
 
@@ -43,7 +44,7 @@ def main() -> int:
         return 1
     finally:
         client.close()
-    print(echo)
+    print(readable(echo))
     return 0
 
 

@@ -16,6 +16,7 @@ from ferrosock.framing import (
 )
 from ferrosock.lessons import backend as socket  # `import socket` (ferrosock with --backend rust)
 from ferrosock.lessons._options import _parser
+from ferrosock.lessons._readable import readable
 
 DEFAULT_KEY = "ferrosock-lesson"
 IDLE_SECONDS = 30.0  # a client that stalls this long is dropped, so the next one gets its turn
@@ -32,7 +33,7 @@ def serve_one(conn, addr, key: bytes) -> None:
     if message is None:
         print(f"{who} is authenticated, but left without a message")
         return
-    print(f"{who} is authenticated; echoing {message!r}")
+    print(f"{who} is authenticated; echoing {readable(message)}")
     send_msg(conn, message)
 
 

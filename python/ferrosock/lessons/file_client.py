@@ -9,7 +9,7 @@ bytes, showing a progress bar, and prints the server's answer: saved, or refused
 import sys
 from pathlib import Path
 
-from ferrosock.framing import FramingError, recv_obj, send_file
+from ferrosock.framing import FileRefused, FramingError, recv_obj, send_file
 from ferrosock.lessons import backend as socket  # `import socket` (ferrosock with --backend rust)
 from ferrosock.lessons._options import _parser
 from ferrosock.lessons._progress import ProgressBar
@@ -21,25 +21,38 @@ def main() -> int:
     parser = _parser(port=8900, description=__doc__)
     parser.add_argument("path", type=Path, help="the file to upload")
     options = parser.parse_args()
+    if options.path.is_dir():
+        print(f"not a file: {options.path} is a directory (upload one file)", file=sys.stderr)
+        return 1
     if not options.path.is_file():
         print(f"no such file: {options.path}", file=sys.stderr)
         return 1
 
     client = socket.socket()
+    bar = ProgressBar("sending")
     try:
         client.connect((options.host, options.port))
-        bar = ProgressBar("sending")
+        client.settimeout(ANSWER_SECONDS)  # for the server's go-ahead, and its verdict
         try:
-            size = send_file(client, options.path, progress=bar)
+            # ask_first: the server checks the header (size, name) and says go, or why not,
+            # before the body is sent
+            size = send_file(client, options.path, progress=bar, ask_first=True)
+        except FileRefused as exc:
+            print(f"the server refused {options.path.name}: {exc}", file=sys.stderr)
+            return 1
         except OSError as exc:  # the server hung up early: its answer may still be there
             bar.interrupted()
             size = None
             print(f"the server stopped the upload: {exc}", file=sys.stderr)
-        client.settimeout(ANSWER_SECONDS)
         answer = recv_obj(client)
     except (FramingError, OSError) as exc:
+        bar.interrupted()
         print(f"upload failed: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        bar.interrupted()
+        print("upload interrupted (Ctrl-C): the server keeps nothing of it", file=sys.stderr)
+        return 130
     finally:
         client.close()
 

@@ -19,6 +19,41 @@ def preview(data: bytes, width: int = 40) -> str:
     return repr(data) if len(data) <= width else f"{data[:width]!r}..."
 
 
+def glued(data: bytes) -> str:
+    """What a piece shows about the client's sends, in words."""
+    hellos = data.count(b"hello")
+    if hellos > 1:
+        rest = ", with the large one's start" if data.strip(b"hello") else ""
+        return f"  <- {hellos} sends glued together{rest}"
+    return ""
+
+
+class Pieces:
+    """Prints one line per recv, but one line for a run of recv calls of the same size,
+    so that the whole story fits on one screen."""
+
+    def __init__(self) -> None:
+        self.first = self.last = 0
+        self.size = -1
+
+    def add(self, call: int, data: bytes) -> None:
+        if len(data) == self.size and not glued(data):
+            self.last = call  # one more piece of the same size: part of the current run
+            return
+        self.flush()
+        print(f"recv #{call}: {len(data)} bytes {preview(data)}{glued(data)}")
+        self.first = self.last = call
+        self.size = len(data)
+
+    def flush(self) -> None:
+        if self.last > self.first:
+            count = self.last - self.first
+            first, last = self.first + 1, self.last
+            calls = f"recv #{first}" if count == 1 else f"recv #{first} to #{last}"
+            print(f"{calls}: {self.size} bytes each ({count} more pieces of the large message)")
+        self.first = self.last
+
+
 def main() -> None:
     options = lesson_options(port=8899, description=__doc__)
 
@@ -32,14 +67,17 @@ def main() -> None:
     time.sleep(PAUSE)
 
     calls = total = 0
+    pieces = Pieces()
     while True:
         data = conn.recv(1024)
         if not data:  # b'': the client closed the connection
             break
         calls += 1
         total += len(data)
-        print(f"recv #{calls}: {len(data)} bytes {preview(data)}")
+        pieces.add(calls, data)
+    pieces.flush()
     print(f"the client closed the connection: {total} bytes in {calls} recv calls")
+    print("it made 6 sends (5 x 5 bytes, then 204800): the boundaries between them are gone")
 
     conn.close()
     server.close()

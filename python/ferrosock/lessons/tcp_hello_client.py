@@ -12,6 +12,10 @@ def main() -> None:
     client.send(b"hello!")
     data = client.recv(1024)
     print(data)
+    # Wait for the server to hang up (recv returns b'') before closing: the side that closes
+    # first keeps the connection in TIME_WAIT, and lesson 2 needs that to be the server's side
+    # every time, not only when the server happens to win the race.
+    client.recv(1024)
     client.close()
 
 

@@ -2,6 +2,13 @@
 
 Every datagram is a `time.strftime` format; the reply is the local time in that format. An
 empty datagram asks for the default, '%Y-%m-%d %X'. Ctrl-C stops the server.
+
+The lesson sets SO_REUSEADDR, and on a UDP socket that does more than on TCP: on Linux any
+number of sockets that all set it may bind the same port. A second time_server on port 9000
+starts without a word (udp_hello_server, which does not set it, gets Errno 98), and the
+kernel hands each datagram to one of them; the newest one gets them all. Notebook 03 shows it.
+Like the lesson's, it reads with recvfrom(1024): a reply or format over 1024 bytes is cut, mid
+character if it is Chinese (notebook 03 explains why, and what to do).
 """
 
 # ruff: noqa: F403, F405 -- the lesson imports the whole socket module with *

@@ -1,0 +1,59 @@
+"""The --plot picture: every contender has a family (and so a colour), and a document in the
+--json layout draws."""
+
+from __future__ import annotations
+
+import pytest
+from ferrosock.bench import _plot
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [
+        ("tokio echo (ceiling)", "tokio"),
+        ("ferrosock EchoServer", "ferrosock"),
+        ("ferrosock StreamServer + handler", "ferrosock"),
+        ("asyncio Protocol + handler", "asyncio"),
+        ("uvloop streams", "uvloop"),
+        ("socketserver ThreadingTCPServer", "stdlib"),
+        ("native TimeServer", "ferrosock"),
+        ("lesson time_server (stdlib)", "stdlib"),
+        ("lesson time_server (ferrosock)", "ferrosock"),
+        ("asyncio DatagramProtocol echo", "asyncio"),
+        ("ferrosock.aio, uvloop", "ferrosock"),
+        ("asyncio streams, uvloop", "uvloop"),
+        ("asyncio streams, asyncio loop", "asyncio"),
+    ],
+)
+def test_every_contender_has_its_family(label, expected):
+    assert _plot.family(label) == expected
+
+
+def test_a_json_document_draws_every_panel(tmp_path):
+    pytest.importorskip("matplotlib")
+    document = {
+        "suites": {
+            "socket": [
+                {"workload": "ping-pong 1 B x10000", "ratio": 1.01, "target": 1.05, "met": True},
+                {"workload": "bulk 10 MiB", "ratio": 1.2, "target": 1.0, "met": False},
+            ]
+        },
+        "tables": {
+            "echo": [
+                {
+                    "rows": [
+                        {"server": s, "size": 1024, "connections": 16, "requests_per_sec": v}
+                        for s, v in [("tokio echo (ceiling)", 9.0), ("uvloop Protocol", 8.0)]
+                    ]
+                }
+            ],
+            "udp": [{"rows": [{"server": "native TimeServer", "requests_per_sec": 5.0}]}],
+            "aio": [{"rows": [{"contender": "ferrosock.aio, uvloop", "one": 1.0, "hundred": 2.0}]}],
+            "framing": [{"rows": [{"size": 64, **{k: 10.0 for k in _plot.FRAMING_LABELS}}]}],
+            "scale": [{"rows": [{"connections": 1, "requests_per_sec": 3.0}]}],
+        },
+    }
+    assert len(_plot._panels(document)) == 7  # framing: receiving and sending apart
+    path = tmp_path / "quick.png"
+    _plot.draw(str(path), document)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
