@@ -39,6 +39,26 @@ def test_a_json_document_draws_every_panel(tmp_path):
             ]
         },
         "tables": {
+            "tls": [
+                {
+                    "rows": [
+                        {
+                            "workload": "ping-pong 1 B x100",
+                            "ratio": 1.1,
+                            "target": 1.25,
+                            "target_is": "maximum",
+                            "met": True,
+                        },
+                        {
+                            "workload": "bulk 2 MiB",
+                            "ratio": 0.8,
+                            "target": 0.9,
+                            "target_is": "minimum",
+                            "met": False,
+                        },
+                    ]
+                }
+            ],
             "echo": [
                 {
                     "rows": [
@@ -53,7 +73,7 @@ def test_a_json_document_draws_every_panel(tmp_path):
             "scale": [{"rows": [{"connections": 1, "requests_per_sec": 3.0}]}],
         },
     }
-    assert len(_plot._panels(document)) == 7  # framing: receiving and sending apart
+    assert len(_plot._panels(document)) == 8  # framing: receiving and sending apart
     path = tmp_path / "quick.png"
     _plot.draw(str(path), document)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -99,6 +99,53 @@ def _socket(ax: Any, rows: list[dict[str, Any]]) -> None:
     )
 
 
+def _tls(ax: Any, table: dict[str, Any]) -> None:
+    """TLS: ferrosock.ssl against the stdlib's SSLSocket, each workload by its own measure."""
+    rows = table["rows"]
+    names = []
+    for row in rows:
+        name = row["workload"].split(" x")[0]
+        lower_better = row["target_is"] == "maximum"
+        names.append(f"{name}\n({'CPU/round trip' if lower_better else 'throughput'})")
+    ys = range(len(rows))
+    ratios = [row["ratio"] for row in rows]
+    ax.barh([y - 0.2 for y in ys], [1.0] * len(rows), 0.4, color=FAMILY_COLOURS["stdlib"])
+    ax.barh([y + 0.2 for y in ys], ratios, 0.4, color=FAMILY_COLOURS["ferrosock"])
+    for y, ratio, row in zip(ys, ratios, rows):
+        ax.plot([row["target"]] * 2, [y - 0.45, y + 0.45], color="black", linewidth=1.2)
+        kind = "at most" if row["target_is"] == "maximum" else "at least"
+        verdict = "target met" if row["met"] else "target missed"
+        ax.text(
+            max(ratio, row["target"]) + 0.03,
+            y + 0.2,
+            f"{ratio:.2f} ({kind} {row['target']:.2f}): {verdict}",
+            va="center",
+            fontsize=7,
+        )
+    ax.set_yticks(list(ys), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(1.8, max(ratios) * 1.6))
+    ax.set_xlabel(
+        "ferrosock relative to the stdlib's ssl.SSLSocket (= 1): CPU lower is better, "
+        "throughput higher is better",
+        fontsize=8,
+    )
+    ax.set_title("TLS: ferrosock.ssl against the stdlib's SSLSocket", fontsize=9, loc="left")
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    ax.legend(
+        handles=[
+            Patch(color=FAMILY_COLOURS["stdlib"], label="stdlib ssl (= 1)"),
+            Patch(color=FAMILY_COLOURS["ferrosock"], label="ferrosock.ssl"),
+            Line2D([], [], color="black", label="target"),
+        ],
+        fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+    )
+
+
 def _echo(ax: Any, table: dict[str, Any]) -> None:
     rows = [r for r in table["rows"] if r["size"] == min(x["size"] for x in table["rows"])]
     size = rows[0]["size"]
@@ -204,6 +251,8 @@ def _panels(document: dict[str, Any]) -> list[tuple[float, Callable[[Any], None]
     if socket_rows:
         panels.append((0.5 + 0.45 * len(socket_rows), lambda ax: _socket(ax, socket_rows)))
     tables = document.get("tables", {})
+    for tls in tables.get("tls", [])[:1]:
+        panels.append((0.6 + 0.5 * len(tls["rows"]), lambda ax, t=tls: _tls(ax, t)))
     for echo in tables.get("echo", [])[:1]:
         count = len({r["server"] for r in echo["rows"]})
         panels.append((0.8 + 0.28 * count, lambda ax, t=echo: _echo(ax, t)))
