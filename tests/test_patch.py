@@ -348,3 +348,25 @@ def test_run_ctrl_c_while_blocked_in_accept(tmp_path: Path):
     assert (plain_module, our_module) == ("socket", "ferrosock")
     assert ours[:2] == plain[:2] == [-signal.SIGINT, "KeyboardInterrupt"]
     assert ours[2][0] == plain[2][0] == str(script)  # the traceback starts in the script
+
+
+def test_every_patched_function_works_when_called_through_the_stdlib_module():
+    """A function patch() installs must not reach the stdlib's own name for itself: that name
+    is now this function (has_dualstack_ipv6 once recursed until RecursionError)."""
+    expected = socket.has_dualstack_ipv6()
+    with ferrosock.patched():
+        assert socket.has_dualstack_ipv6() is expected
+        if expected:
+            with socket.create_server(
+                ("::", 0), family=socket.AF_INET6, dualstack_ipv6=True
+            ) as srv:
+                assert type(srv) is ferrosock.socket
+                assert srv.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY) == 0
+        a, b = socket.socketpair()
+        with a, b:
+            fd = socket.dup(a.fileno())
+            with socket.fromfd(fd, socket.AF_UNIX, socket.SOCK_STREAM) as c:
+                os.close(fd)
+                c.sendall(b"x")
+                assert b.recv(1) == b"x"
+        socket.setdefaulttimeout(socket.getdefaulttimeout())

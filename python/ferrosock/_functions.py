@@ -116,8 +116,19 @@ def create_connection(
 
 
 def has_dualstack_ipv6() -> bool:
-    """Whether one AF_INET6 socket can accept both IPv4 and IPv6 connections."""
-    return _std.has_dualstack_ipv6()
+    """Whether one AF_INET6 socket can accept both IPv4 and IPv6 connections.
+
+    The stdlib's test, on a socket of this module's (it cannot call the stdlib's function: once
+    ``patch()`` has installed this one there, that name is this function).
+    """
+    if not _std.has_ipv6 or not hasattr(_std, "IPPROTO_IPV6") or not hasattr(_std, "IPV6_V6ONLY"):
+        return False
+    try:
+        with _ns("socket")(_std.AF_INET6, _std.SOCK_STREAM) as sock:
+            sock.setsockopt(_std.IPPROTO_IPV6, _std.IPV6_V6ONLY, 0)
+            return True
+    except OSError:
+        return False
 
 
 def create_server(
