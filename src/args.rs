@@ -27,6 +27,24 @@ pub fn c_int(obj: &Bound<'_, PyAny>) -> PyResult<c_int> {
     Ok(value as c_int)
 }
 
+/// The `K` format: an int (no `__index__`), its low 64 bits, with no overflow check.
+pub fn ulonglong_mask(obj: &Bound<'_, PyAny>, func: &str, position: usize) -> PyResult<u64> {
+    if !obj.is_instance_of::<pyo3::types::PyInt>() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "{func}() argument {position} must be int, not {}",
+            arg_type_name(obj)
+        )));
+    }
+    // SAFETY: obj is an int and we hold the GIL; the mask conversion cannot overflow.
+    let value = unsafe { ffi::PyLong_AsUnsignedLongLongMask(obj.as_ptr()) };
+    if value == u64::MAX {
+        if let Some(err) = PyErr::take(obj.py()) {
+            return Err(err);
+        }
+    }
+    Ok(value)
+}
+
 /// Argument Clinic's `int` (CPython's `_PyLong_AsInt`): one message for any overflow.
 pub fn clinic_int(obj: &Bound<'_, PyAny>) -> PyResult<c_int> {
     let mut overflow: c_int = 0;

@@ -892,6 +892,15 @@ impl Socket {
                 args::c_int(&args.get_item(1)?)?,
             ))
         };
+        if self.family() == libc::AF_VSOCK {
+            // CPython's "iiK" and nothing else: VSOCK options are 64-bit, and only an int is
+            // taken (no buffer, no `None, optlen` form).
+            let args = args::positional("setsockopt", args, kwargs, 3, 3)?;
+            let (level, option) = level_option(args)?;
+            let flag = args::ulonglong_mask(&args.get_item(2)?, "setsockopt", 3)?;
+            return fd::setsockopt(fd, level, option, Some(&flag.to_ne_bytes()), 8)
+                .map_err(errors::from_io);
+        }
         if kwargs.is_none_or(|kw| kw.is_empty()) && args.len() == 4 && args.get_item(2)?.is_none() {
             // Any failure here falls through to the "iiy*" parse, whose error CPython raises.
             if let (Ok((level, option)), Ok(optlen)) =
@@ -928,6 +937,12 @@ impl Socket {
         let buflen = args::opt(args, 2).map_or(Ok(0), |b| args::c_int(&b))?;
         let fd = self.fd();
         if buflen == 0 {
+            if self.family() == libc::AF_VSOCK {
+                // VSOCK options are 64-bit unsigned (SO_VM_SOCKETS_BUFFER_SIZE...).
+                let mut out = [0u8; 8];
+                fd::getsockopt(fd, level, option, &mut out).map_err(errors::from_io)?;
+                return u64::from_ne_bytes(out).into_py_any(py);
+            }
             let value = fd::getsockopt_int(fd, level, option).map_err(errors::from_io)?;
             return value.into_py_any(py);
         }
