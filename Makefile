@@ -30,6 +30,21 @@ $(VENV)/.ferrosock-built: $(STAMP) $(SOURCES)
 .PHONY: build
 build: $(VENV)/.ferrosock-built ## Build the extension (release) into .venv
 
+.PHONY: wheels
+wheels: $(STAMP) ## Build release wheels (one per CPython 3.9+ found, see tools/pythons.py) and an sdist into dist/
+	@pythons="$$($(PY) tools/pythons.py)" || exit 1; \
+	for py in $$pythons; do \
+	  echo "== wheel for $$py"; \
+	  $(VENV)/bin/maturin build --release --quiet --interpreter "$$py" --out dist || exit 1; \
+	done
+	$(VENV)/bin/maturin sdist --out dist
+	@ls -l dist
+
+.PHONY: wheel-abi3
+wheel-abi3: $(STAMP) ## Build one abi3 (stable ABI, CPython 3.9+) wheel into dist/abi3/, for comparison
+	$(VENV)/bin/maturin build --release --quiet --interpreter $(PY) --features pyo3/abi3-py39 --out dist/abi3
+	@ls -l dist/abi3
+
 .PHONY: system-deps
 system-deps: ## Install the non-Python peers the tests use (socat, nc, openssl), where allowed
 	@{ command -v socat && command -v nc && command -v openssl; } >/dev/null 2>&1 || { \
@@ -69,4 +84,4 @@ fmt: venv ## Format Rust and Python sources
 .PHONY: clean
 clean: ## Remove build products and the venv
 	cargo clean
-	rm -rf $(VENV) python/ferrosock/*.so
+	rm -rf $(VENV) dist python/ferrosock/*.so
