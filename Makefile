@@ -40,11 +40,6 @@ wheels: $(STAMP) ## Build release wheels (one per CPython 3.9+ found, see tools/
 	$(VENV)/bin/maturin sdist --out dist
 	@ls -l dist
 
-.PHONY: wheel-abi3
-wheel-abi3: $(STAMP) ## Build one abi3 (stable ABI, CPython 3.9+) wheel into dist/abi3/, for comparison
-	$(VENV)/bin/maturin build --release --quiet --interpreter $(PY) --features pyo3/abi3-py39 --out dist/abi3
-	@ls -l dist/abi3
-
 .PHONY: system-deps
 system-deps: ## Install the non-Python peers the tests use (socat, nc, openssl), where allowed
 	@{ command -v socat && command -v nc && command -v openssl; } >/dev/null 2>&1 || { \
