@@ -66,15 +66,15 @@ bench: build ## Run the benchmarks
 lint: build ## cargo fmt/clippy, ruff, stubtest
 	cargo fmt --check
 	cargo clippy --all-targets --quiet -- -D warnings
-	$(VENV)/bin/ruff check python tests
-	$(VENV)/bin/ruff format --check python tests
+	$(VENV)/bin/ruff check python tests tools
+	$(VENV)/bin/ruff format --check python tests tools
 	$(PY) -m mypy.stubtest ferrosock._native
 
 .PHONY: fmt
 fmt: venv ## Format Rust and Python sources
 	cargo fmt
-	$(VENV)/bin/ruff format python tests
-	$(VENV)/bin/ruff check --fix python tests
+	$(VENV)/bin/ruff format python tests tools
+	$(VENV)/bin/ruff check --fix python tests tools
 
 .PHONY: clean
 clean: ## Remove build products and the venv
