@@ -30,6 +30,16 @@ $(VENV)/.ferrosock-built: $(STAMP) $(SOURCES)
 .PHONY: build
 build: $(VENV)/.ferrosock-built ## Build the extension (release) into .venv
 
+.PHONY: wheels
+wheels: $(STAMP) ## Build release wheels (one per CPython 3.9+ found, see tools/pythons.py) and an sdist into dist/
+	@pythons="$$($(PY) tools/pythons.py)" || exit 1; \
+	for py in $$pythons; do \
+	  echo "== wheel for $$py"; \
+	  $(VENV)/bin/maturin build --release --quiet --interpreter "$$py" --out dist || exit 1; \
+	done
+	$(VENV)/bin/maturin sdist --out dist
+	@ls -l dist
+
 .PHONY: system-deps
 system-deps: ## Install the non-Python peers the tests use (socat, nc, openssl), where allowed
 	@{ command -v socat && command -v nc && command -v openssl; } >/dev/null 2>&1 || { \
@@ -56,17 +66,17 @@ bench: build ## Run the benchmarks
 lint: build ## cargo fmt/clippy, ruff, stubtest
 	cargo fmt --check
 	cargo clippy --all-targets --quiet -- -D warnings
-	$(VENV)/bin/ruff check python tests
-	$(VENV)/bin/ruff format --check python tests
+	$(VENV)/bin/ruff check python tests tools
+	$(VENV)/bin/ruff format --check python tests tools
 	$(PY) -m mypy.stubtest ferrosock._native
 
 .PHONY: fmt
 fmt: venv ## Format Rust and Python sources
 	cargo fmt
-	$(VENV)/bin/ruff format python tests
-	$(VENV)/bin/ruff check --fix python tests
+	$(VENV)/bin/ruff format python tests tools
+	$(VENV)/bin/ruff check --fix python tests tools
 
 .PHONY: clean
 clean: ## Remove build products and the venv
 	cargo clean
-	rm -rf $(VENV) python/ferrosock/*.so
+	rm -rf $(VENV) dist python/ferrosock/*.so

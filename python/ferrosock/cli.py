@@ -65,8 +65,13 @@ SUBCOMMANDS: list[Callable[..., None]] = [add_run, add_demo, *_native_commands()
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ferrosock import __version__
+
     parser = argparse.ArgumentParser(
         prog="ferrosock", description="Rust-backed sockets, a drop-in for Python's socket module."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"ferrosock {__version__}", help="print the version"
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for add in SUBCOMMANDS:
