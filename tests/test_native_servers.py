@@ -139,13 +139,25 @@ def test_python_handler_servers():
     assert peers[0][0] == HOST
 
 
+def _recv_all(s: socket.socket, n: int) -> bytes:
+    # MSG_WAITALL does not wait on a socket with a timeout (its descriptor is non-blocking):
+    # loop, as the lesson's own struct client does.
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        assert chunk, f"connection closed after {len(data)} of {n} bytes"
+        data += chunk
+    return data
+
+
 def test_framed_server_with_hand_written_struct_client():
     with servers.FramedServer((HOST, 0), lambda m, p: m[::-1]) as srv:
         with socket.create_connection(srv.address, timeout=5) as s:
             for message in [b"abc", b"", b"z" * 100_000]:
                 s.sendall(struct.pack("!I", len(message)) + message)
-                (n,) = struct.unpack("!I", s.recv(4, socket.MSG_WAITALL))
-                assert s.recv(n, socket.MSG_WAITALL) == message[::-1] if n else message == b""
+                (n,) = struct.unpack("!I", _recv_all(s, 4))
+                assert n == len(message)
+                assert _recv_all(s, n) == message[::-1]
 
 
 # ---- lifecycle --------------------------------------------------------------------------------
