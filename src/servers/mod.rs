@@ -448,6 +448,8 @@ impl Server {
         };
         let _ = shutdown.send(true);
         let rt = runtime::get()?;
+        let began = std::time::Instant::now();
+        let shared = &self.shared;
         py.detach(|| {
             rt.block_on(async {
                 let abort = task.abort_handle();
@@ -457,7 +459,13 @@ impl Server {
                 {
                     abort.abort();
                 }
-            })
+            });
+            // Every connection is done, so no more lines come: let the log thread write the
+            // ones queued (each answered request's line was queued before its reply was sent).
+            if let Some(python) = &shared.python {
+                let left = (grace + Duration::from_millis(100)).saturating_sub(began.elapsed());
+                python.drain(left.max(Duration::from_millis(100)));
+            }
         });
         Server::mark_finished(&self.finished);
         Ok(())
