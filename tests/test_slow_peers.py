@@ -131,6 +131,16 @@ def test_a_large_reply_to_a_slow_reader_finishes_while_it_progresses():
         assert srv.stats()["errors"] == 0
 
 
+def test_a_framed_peer_silent_in_the_middle_of_a_message_is_closed_by_idle_timeout():
+    with make_server("framed", idle_timeout=0.5, max_connections=1) as srv:
+        with socket.create_connection(srv.address, timeout=5) as half:
+            half.sendall(struct.pack("!I", 1000) + b"x" * 10)  # then nothing more
+            with socket.create_connection(srv.address, timeout=10) as s:
+                s.sendall(struct.pack("!I", 2) + b"ok")
+                assert s.recv(6, socket.MSG_WAITALL) == struct.pack("!I", 2) + b"ok"
+            assert half.recv(1) == b""  # closed, not answered
+
+
 def test_write_timeout_and_keepalive_arguments():
     for bad in (0, -1.0, float("nan")):
         with pytest.raises(ValueError):

@@ -861,11 +861,24 @@ async fn serve_frames(
             let _ = write_frame(&mut stream, header, why.as_bytes(), write_timeout).await;
             return;
         };
-        // Read into the reserved capacity: memory is touched only as the body arrives.
-        let read = (&mut stream).take(len as u64).read_to_end(&mut body).await;
-        if read.is_err() || body.len() != len {
-            shared.stats.error();
-            return;
+        // Read into the reserved capacity: memory is touched only as the body arrives. A peer
+        // that goes silent mid-body is closed like an idle one: idle_timeout bounds each read.
+        while body.len() < len {
+            let left = (len - body.len()) as u64;
+            let mut limited = (&mut stream).take(left);
+            let read = limited.read_buf(&mut body);
+            let read = match shared.options.idle_timeout {
+                Some(idle) => tokio::time::timeout(idle, read).await.ok(),
+                None => Some(read.await),
+            };
+            match read {
+                Some(Ok(n)) if n > 0 => {}
+                Some(Ok(_)) | Some(Err(_)) => {
+                    shared.stats.error();
+                    return;
+                }
+                None => return,
+            }
         }
         shared.stats.received(body.len() + head.len());
         shared.log(|| format!("{peer}: {}", data_repr(&body)));
