@@ -116,6 +116,8 @@ class Server:
         backlog: int = 128,
         max_connections: int | None = None,
         idle_timeout: float | None = None,
+        write_timeout: float | None = None,
+        keepalive: bool | float | tuple[float, float, int] | None = ...,  # True
         max_users: int = 1024,
         max_name: int = 32,
         header: str = "!I",

@@ -14,8 +14,24 @@ or ``with EchoServer(("127.0.0.1", 0)) as srv: ...`` to start and stop around a 
 Options every server takes: ``reuse_address`` (default: on for TCP, so a restart does not trip
 over TIME_WAIT; off for UDP, where it would let two servers share a port), ``backlog=128`` (TCP),
 ``max_connections`` (TCP: more clients wait in the backlog), ``idle_timeout`` (seconds a TCP
-connection may stay silent) and ``log`` (a callable given one line per request, as the lesson's
-servers print them).
+connection may stay silent), ``write_timeout`` (TCP: seconds a reply may make no progress, the
+peer not reading it, before the connection is closed; default ``idle_timeout``, none without
+it), ``keepalive`` (TCP, see below) and ``log`` (a callable given one line per request, as the
+lesson's servers print them; ``stop()`` returns only after every line queued for a request, so
+for every answered request, has been given to it, within its ``timeout``).
+
+``write_timeout`` means "no progress for that long", not "the whole reply within it": a large
+reply to a slow reader that keeps reading finishes. It bounds both a reply waiting for room in
+the kernel's send buffer and bytes waiting there unacknowledged (``TCP_USER_TIMEOUT``), so a
+peer that writes and never reads cannot hold a ``max_connections`` slot.
+
+``keepalive`` (TCP servers; default ``True``) turns on ``SO_KEEPALIVE`` for every connection,
+so a peer that vanished while idle is noticed even without ``idle_timeout``: ``True`` probes
+after 60 s of silence, every 10 s, 5 times (a dead peer is closed after about 110 s; Linux's
+own defaults would take over 2 hours); a number ``N`` is the idle seconds (probes every
+``min(N, 10)`` s, 5 of them); ``(idle, interval, count)`` sets all three (whole seconds, at least
+1); ``None`` or ``False`` turns it off. With ``write_timeout`` set too, Linux ends a connection
+whose probes go unanswered once it has been silent for ``write_timeout`` and one probe failed.
 
 The chat relay's protocol (UTF-8 text datagrams)::
 

@@ -49,6 +49,86 @@ enum Kind {
 struct Options {
     max_connections: Option<usize>,
     idle_timeout: Option<Duration>,
+    /// How long a reply may make no progress (the peer does not read) before the connection
+    /// is closed; defaults to `idle_timeout`.
+    write_timeout: Option<Duration>,
+    /// SO_KEEPALIVE on every accepted connection (TCP), so a vanished peer is noticed.
+    keepalive: Option<Keepalive>,
+}
+
+/// TCP keepalive: first probe after `idle` of silence, then every `interval`, `retries` in all.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Keepalive {
+    idle: Duration,
+    interval: Duration,
+    retries: u32,
+}
+
+impl Keepalive {
+    /// `keepalive=True`: probes after 60 s of silence, every 10 s, 5 of them, so a vanished
+    /// peer is noticed within about 2 minutes instead of never (Linux's own defaults, 7200 s
+    /// then 9 x 75 s, would take over 2 hours). An idle live peer costs one tiny packet a
+    /// minute, answered by its kernel.
+    const DEFAULT: Keepalive = Keepalive {
+        idle: Duration::from_secs(60),
+        interval: Duration::from_secs(10),
+        retries: 5,
+    };
+
+    fn apply(&self, stream: &TcpStream) -> std::io::Result<()> {
+        let params = socket2::TcpKeepalive::new()
+            .with_time(self.idle)
+            .with_interval(self.interval)
+            .with_retries(self.retries);
+        socket2::SockRef::from(stream).set_tcp_keepalive(&params)
+    }
+}
+
+/// What `keepalive=` accepts: True/False, idle seconds, or (idle, interval, count).
+#[derive(FromPyObject)]
+enum KeepaliveArg {
+    Flag(bool),
+    Seconds(f64),
+    Full((f64, f64, u32)),
+}
+
+impl KeepaliveArg {
+    /// Whole seconds (what TCP_KEEPIDLE/TCP_KEEPINTVL take), at least 1.
+    fn whole_seconds(value: f64, what: &str) -> PyResult<Duration> {
+        if !(value.is_finite() && value >= 1.0 && value <= f64::from(i32::MAX)) {
+            return Err(PyValueError::new_err(format!(
+                "keepalive {what} must be a number of seconds from 1 up"
+            )));
+        }
+        Ok(Duration::from_secs(value.round() as u64))
+    }
+
+    fn resolve(arg: Option<KeepaliveArg>) -> PyResult<Option<Keepalive>> {
+        Ok(match arg {
+            None | Some(KeepaliveArg::Flag(false)) => None,
+            Some(KeepaliveArg::Flag(true)) => Some(Keepalive::DEFAULT),
+            Some(KeepaliveArg::Seconds(idle)) => {
+                let idle = Self::whole_seconds(idle, "idle time")?;
+                Some(Keepalive {
+                    idle,
+                    interval: idle.min(Keepalive::DEFAULT.interval),
+                    retries: Keepalive::DEFAULT.retries,
+                })
+            }
+            Some(KeepaliveArg::Full((idle, interval, retries))) => {
+                if !(1..=127).contains(&retries) {
+                    return Err(PyValueError::new_err(
+                        "keepalive count must be from 1 to 127",
+                    ));
+                }
+                Some(Keepalive {
+                    idle: Self::whole_seconds(idle, "idle time")?,
+                    interval: Self::whole_seconds(interval, "interval")?,
+                    retries,
+                })
+            }
+        })
+    }
 }
 
 enum Phase {
@@ -216,6 +296,8 @@ impl Server {
                 options: Options {
                     max_connections: config.max_connections,
                     idle_timeout: config.idle_timeout,
+                    write_timeout: config.write_timeout.or(config.idle_timeout),
+                    keepalive: config.keepalive,
                 },
                 log: config.log.as_ref().map(|l| Arc::new(l.clone_ref(py))),
                 python,
@@ -246,6 +328,8 @@ struct Config {
     backlog: i32,
     max_connections: Option<usize>,
     idle_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    keepalive: Option<Keepalive>,
     log: Option<Py<PyAny>>,
 }
 
@@ -287,6 +371,7 @@ impl Server {
     #[pyo3(signature = (
         address, behaviour, *, kind="tcp", reply=None, handler=None, log=None,
         reuse_address=None, backlog=128, max_connections=None, idle_timeout=None,
+        write_timeout=None, keepalive=Some(KeepaliveArg::Flag(true)),
         max_users=1024, max_name=32, header="!I", max_size=67_108_864, blocking=false,
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -302,6 +387,8 @@ impl Server {
         backlog: i32,
         max_connections: Option<usize>,
         idle_timeout: Option<f64>,
+        write_timeout: Option<f64>,
+        keepalive: Option<KeepaliveArg>,
         max_users: usize,
         max_name: usize,
         header: &str,
@@ -309,6 +396,8 @@ impl Server {
         blocking: bool,
     ) -> PyResult<Self> {
         let idle = seconds(idle_timeout, "idle_timeout")?;
+        let write_timeout = seconds(write_timeout, "write_timeout")?;
+        let keepalive = KeepaliveArg::resolve(keepalive)?;
         if max_connections == Some(0) {
             return Err(PyValueError::new_err("max_connections must be at least 1"));
         }
@@ -369,6 +458,8 @@ impl Server {
             } else {
                 idle
             },
+            write_timeout,
+            keepalive: if kind == Kind::Tcp { keepalive } else { None },
             log,
         };
         Server::new(py, address, kind, behaviour, &config)
@@ -448,6 +539,8 @@ impl Server {
         };
         let _ = shutdown.send(true);
         let rt = runtime::get()?;
+        let began = std::time::Instant::now();
+        let shared = &self.shared;
         py.detach(|| {
             rt.block_on(async {
                 let abort = task.abort_handle();
@@ -457,7 +550,13 @@ impl Server {
                 {
                     abort.abort();
                 }
-            })
+            });
+            // Every connection is done, so no more lines come: let the log thread write the
+            // ones queued (each answered request's line was queued before its reply was sent).
+            if let Some(python) = &shared.python {
+                let left = (grace + Duration::from_millis(100)).saturating_sub(began.elapsed());
+                python.drain(left.max(Duration::from_millis(100)));
+            }
         });
         Server::mark_finished(&self.finished);
         Ok(())
@@ -538,6 +637,16 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
     let _open = OpenConnection::new(&shared.stats);
     let _registered = shared.register(stream.as_raw_fd());
     let _ = stream.set_nodelay(true);
+    if let Some(keepalive) = &shared.options.keepalive {
+        let _ = keepalive.apply(&stream);
+    }
+    let write_timeout = shared.options.write_timeout;
+    if let Some(stalled) = write_timeout {
+        // Replies already in the kernel's send buffer count too: a peer that stops reading
+        // (zero window) or vanishes leaves them unacknowledged, and the kernel then ends the
+        // connection after `stalled`, waking the task wherever it waits.
+        let _ = socket2::SockRef::from(&stream).set_tcp_user_timeout(Some(stalled));
+    }
     let peer_py = matches!(
         shared.behaviour,
         Behaviour::Python { .. } | Behaviour::Framed { .. }
@@ -575,8 +684,10 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
         shared.log(|| format!("{peer}: {}", data_repr(data)));
         // Echo and reply answer from what they have; only a Python handler builds a reply.
         let written = match &shared.behaviour {
-            Behaviour::Echo => stream.write_all(data).await.map(|_| n),
-            Behaviour::Reply(reply) => stream.write_all(reply).await.map(|_| reply.len()),
+            Behaviour::Echo => write_all(&mut stream, data, write_timeout).await.map(|_| n),
+            Behaviour::Reply(reply) => write_all(&mut stream, reply, write_timeout)
+                .await
+                .map(|_| reply.len()),
             behaviour => {
                 let replies = match behaviour.respond(data, peer, peer_py.as_ref()).await {
                     Ok(replies) => replies,
@@ -587,7 +698,9 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
                 };
                 let mut total = Ok(0);
                 for (_, reply) in replies {
-                    total = stream.write_all(&reply).await.map(|_| reply.len());
+                    total = write_all(&mut stream, &reply, write_timeout)
+                        .await
+                        .map(|_| reply.len());
                     if total.is_err() {
                         break;
                     }
@@ -603,6 +716,33 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: Arc<S
             }
         }
     }
+}
+
+/// `write_all`, closing on a peer that stops reading: each `write` returns as soon as the
+/// kernel takes some bytes, so bounding each one by `stalled` means "no progress for that
+/// long", and a large reply to a slow but reading peer still completes.
+async fn write_all(
+    stream: &mut TcpStream,
+    mut data: &[u8],
+    stalled: Option<Duration>,
+) -> std::io::Result<()> {
+    let Some(stalled) = stalled else {
+        return stream.write_all(data).await;
+    };
+    while !data.is_empty() {
+        match tokio::time::timeout(stalled, stream.write(data)).await {
+            Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(Ok(n)) => data = &data[n..],
+            Ok(Err(err)) => return Err(err),
+            Err(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the peer stopped reading",
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One read, bounded by the idle timeout if there is one (None: it passed).
@@ -675,6 +815,7 @@ async fn serve_frames(
     max_size: u64,
     peer_py: Option<Py<PyAny>>,
 ) {
+    let write_timeout = shared.options.write_timeout;
     let mut head = [0u8; 8];
     loop {
         let head = &mut head[..header.size()];
@@ -705,7 +846,7 @@ async fn serve_frames(
             // The stream is out of step after this: say why, then close.
             shared.stats.error();
             let why = format!("error: frame of {len} bytes is over the limit of {max_size}");
-            let _ = write_frame(&mut stream, header, why.as_bytes()).await;
+            let _ = write_frame(&mut stream, header, why.as_bytes(), write_timeout).await;
             return;
         }
         // max_size is the caller's choice: a length the allocator cannot give is an error for
@@ -717,14 +858,27 @@ async fn serve_frames(
         let Some(len) = reserved else {
             shared.stats.error();
             let why = format!("error: cannot allocate a frame of {len} bytes");
-            let _ = write_frame(&mut stream, header, why.as_bytes()).await;
+            let _ = write_frame(&mut stream, header, why.as_bytes(), write_timeout).await;
             return;
         };
-        // Read into the reserved capacity: memory is touched only as the body arrives.
-        let read = (&mut stream).take(len as u64).read_to_end(&mut body).await;
-        if read.is_err() || body.len() != len {
-            shared.stats.error();
-            return;
+        // Read into the reserved capacity: memory is touched only as the body arrives. A peer
+        // that goes silent mid-body is closed like an idle one: idle_timeout bounds each read.
+        while body.len() < len {
+            let left = (len - body.len()) as u64;
+            let mut limited = (&mut stream).take(left);
+            let read = limited.read_buf(&mut body);
+            let read = match shared.options.idle_timeout {
+                Some(idle) => tokio::time::timeout(idle, read).await.ok(),
+                None => Some(read.await),
+            };
+            match read {
+                Some(Ok(n)) if n > 0 => {}
+                Some(Ok(_)) | Some(Err(_)) => {
+                    shared.stats.error();
+                    return;
+                }
+                None => return,
+            }
         }
         shared.stats.received(body.len() + head.len());
         shared.log(|| format!("{peer}: {}", data_repr(&body)));
@@ -740,7 +894,7 @@ async fn serve_frames(
             }
         };
         for (_, reply) in replies {
-            match write_frame(&mut stream, header, &reply).await {
+            match write_frame(&mut stream, header, &reply, write_timeout).await {
                 Ok(n) => shared.stats.sent(n),
                 Err(_) => {
                     shared.stats.error();
@@ -755,6 +909,7 @@ async fn write_frame(
     stream: &mut TcpStream,
     header: crate::framing::Header,
     body: &[u8],
+    stalled: Option<Duration>,
 ) -> std::io::Result<usize> {
     let (head, head_len) = header.encode(body.len()).ok_or_else(|| {
         std::io::Error::new(
@@ -765,6 +920,42 @@ async fn write_frame(
     let mut frame = Vec::with_capacity(head_len + body.len());
     frame.extend_from_slice(&head[..head_len]);
     frame.extend_from_slice(body);
-    stream.write_all(&frame).await?;
+    write_all(stream, &frame, stalled).await?;
     Ok(frame.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keepalive_arguments_resolve_to_the_documented_values() {
+        assert_eq!(KeepaliveArg::resolve(None).ok(), Some(None));
+        assert_eq!(
+            KeepaliveArg::resolve(Some(KeepaliveArg::Flag(false))).ok(),
+            Some(None)
+        );
+        assert_eq!(
+            KeepaliveArg::resolve(Some(KeepaliveArg::Flag(true))).ok(),
+            Some(Some(Keepalive::DEFAULT))
+        );
+        let short = KeepaliveArg::resolve(Some(KeepaliveArg::Seconds(3.0))).ok();
+        assert_eq!(
+            short,
+            Some(Some(Keepalive {
+                idle: Duration::from_secs(3),
+                interval: Duration::from_secs(3),
+                retries: 5,
+            }))
+        );
+        let full = KeepaliveArg::resolve(Some(KeepaliveArg::Full((1.0, 2.0, 3)))).ok();
+        assert_eq!(
+            full,
+            Some(Some(Keepalive {
+                idle: Duration::from_secs(1),
+                interval: Duration::from_secs(2),
+                retries: 3,
+            }))
+        );
+    }
 }

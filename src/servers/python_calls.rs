@@ -7,12 +7,13 @@
 //! worker serves nothing else; the main thread waits in `serve_forever` with the GIL released.
 //!
 //! Log lines are different: nobody waits for them, so they go to one background thread,
-//! which writes every line queued so far under one GIL acquisition.
+//! which writes every line queued so far under one GIL acquisition. `stop()` waits (bounded
+//! by its timeout) until that thread has caught up, so no line of an answered request is lost.
 
 use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
-
-use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
@@ -30,22 +31,64 @@ pub struct Job {
 #[derive(Clone)]
 pub struct PythonCalls {
     queue: mpsc::Sender<Job>,
+    progress: Arc<Progress>,
+}
+
+/// Lines queued and lines written, so `drain` can wait for the thread to catch up.
+#[derive(Default)]
+struct Progress {
+    counts: Mutex<(u64, u64)>,
+    caught_up: Condvar,
+}
+
+impl Progress {
+    fn counts(&self) -> std::sync::MutexGuard<'_, (u64, u64)> {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl PythonCalls {
     pub fn start(name: &str) -> std::io::Result<Self> {
         let (queue, jobs) = mpsc::channel::<Job>();
+        let progress = Arc::new(Progress::default());
+        let written = progress.clone();
         thread::Builder::new()
             .name(format!("ferrosock-{name}-log"))
-            .spawn(move || run(jobs))?;
-        Ok(PythonCalls { queue })
+            .spawn(move || run(jobs, &written))?;
+        Ok(PythonCalls { queue, progress })
     }
 
     pub fn log(&self, log: &Arc<Py<PyAny>>, line: String) {
-        let _ = self.queue.send(Job {
+        self.progress.counts().0 += 1;
+        let job = Job {
             log: log.clone(),
             line,
-        });
+        };
+        if self.queue.send(job).is_err() {
+            // The thread is gone (it cannot be while a handle lives): nothing to wait for.
+            self.progress.counts().1 += 1;
+        }
+    }
+
+    /// Wait (the caller has released the GIL) until every line queued so far has been given
+    /// to the `log` callable, for at most `limit`; false if time ran out first.
+    pub fn drain(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        let mut counts = self.progress.counts();
+        let target = counts.0;
+        while counts.1 < target {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            counts = self
+                .progress
+                .caught_up
+                .wait_timeout(counts, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        true
     }
 }
 
@@ -68,18 +111,24 @@ pub fn call_handler(
     })
 }
 
-fn run(jobs: mpsc::Receiver<Job>) {
+fn run(jobs: mpsc::Receiver<Job>, progress: &Progress) {
     crate::runtime::block_python_signals();
     // Wait for lines without the GIL, then write what has queued up under one acquisition.
     while let Ok(first) = jobs.recv() {
-        Python::attach(|py| {
+        let written = Python::attach(|py| {
+            let mut written = 0;
             for job in std::iter::once(first).chain(jobs.try_iter().take(BATCH - 1)) {
                 if let Err(err) = job.log.call1(py, (job.line,)) {
                     // Reported like a failing handler: on the logger, with the traceback.
                     describe(py, err, &job.log);
                 }
+                // The line's String and callable reference are dropped here, under the GIL.
+                written += 1;
             }
+            written
         });
+        progress.counts().1 += written;
+        progress.caught_up.notify_all();
     }
 }
 
