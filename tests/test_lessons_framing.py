@@ -294,13 +294,23 @@ def test_oversize_upload_is_refused_and_the_server_goes_on(serve, tmp_path, back
     assert "refused the upload" in out and status == 0, err
 
 
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    """n bytes, looping: MSG_WAITALL does not wait on a socket with a timeout."""
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        assert chunk, f"connection closed after {len(data)} of {n} bytes"
+        data += chunk
+    return data
+
+
 def send_upload_by_hand(port: int, header: dict, body: bytes) -> dict:
     """A stdlib client that frames its own upload; returns the server's JSON answer."""
     raw = json.dumps(header).encode()
     with socket.create_connection((HOST4, port), timeout=PATIENCE) as sock:
         sock.sendall(struct.pack("!I", len(raw)) + raw + body)
-        (length,) = struct.unpack("!I", sock.recv(4, socket.MSG_WAITALL))
-        return json.loads(sock.recv(length, socket.MSG_WAITALL))
+        (length,) = struct.unpack("!I", _recv_exactly(sock, 4))
+        return json.loads(_recv_exactly(sock, length))
 
 
 @pytest.mark.parametrize("backend", [pytest.param("std"), pytest.param("rust", marks=needs_rust)])
@@ -375,8 +385,8 @@ def test_a_client_gone_half_way_is_lost_not_refused_and_counted_in_the_file(
     raw = json.dumps({"name": "big.bin", "size": size, "sha256": "0" * 64, "ask": True}).encode()
     with socket.create_connection((HOST4, server.port), timeout=PATIENCE) as sock:
         sock.sendall(struct.pack("!I", len(raw)) + raw)
-        (length,) = struct.unpack("!I", sock.recv(4, socket.MSG_WAITALL))
-        assert json.loads(sock.recv(length, socket.MSG_WAITALL))["go"] is True
+        (length,) = struct.unpack("!I", _recv_exactly(sock, 4))
+        assert json.loads(_recv_exactly(sock, length))["go"] is True
         sock.sendall(b"x" * (size // 2 + 5))  # then the client is gone (Ctrl-C, a crash)
     server.wait_for("lost the upload")
     status, out, err = server.finish(interrupt=True)
@@ -402,8 +412,8 @@ def test_ctrl_c_in_the_client_during_an_upload_is_one_line(tmp_path):
         conn, _ = listener.accept()
         with conn:
             conn.settimeout(PATIENCE)
-            (length,) = struct.unpack("!I", conn.recv(4, socket.MSG_WAITALL))
-            conn.recv(length, socket.MSG_WAITALL)
+            (length,) = struct.unpack("!I", _recv_exactly(conn, 4))
+            _recv_exactly(conn, length)
             go = json.dumps({"ok": True, "go": True, "size": 0}).encode()
             conn.sendall(struct.pack("!I", len(go)) + go)
             assert conn.recv(65536, socket.MSG_WAITALL)  # the body has started
