@@ -24,10 +24,12 @@ the bytes that follow the peer's ``close_notify`` are still in the socket.
 from __future__ import annotations
 
 import _ssl
+import contextlib
 import errno as _errno
+import functools
 import socket as _std
 import ssl as _stdssl
-from typing import Any
+from typing import Any, Iterator
 
 from . import _native
 from ._sockobj import socket
@@ -52,6 +54,7 @@ _READ_TIMEOUT = "The read operation timed out"
 _WRITE_TIMEOUT = "The write operation timed out"
 
 
+@functools.cache
 def _error_location(op: str) -> str:
     """The ``(_ssl.c:NNNN)`` that ``_ssl`` puts in errors raised by method ``op``.
 
@@ -75,12 +78,37 @@ def _error_location(op: str) -> str:
     return ""
 
 
-_locations: dict[str, str] = {}
+def _ssl_error(cls: type, code: int, text: str, reason: Any = None, library: Any = None) -> Any:
+    """An ``SSLError`` built the way ``_ssl`` builds its own: args and the two attributes."""
+    err = cls(code, text)
+    err.reason = reason
+    err.library = library
+    return err
+
+
+@contextlib.contextmanager
+def _stdlib_client_probe(timeout: float | None = None) -> Iterator[tuple[Any, Any]]:
+    """(the stdlib's ``_ssl`` client object, its peer) on a real socketpair, for learning what
+    this ``_ssl`` does with a socket where a memory BIO cannot show it."""
+    import _socket
+
+    class _Probe(_socket.socket):  # weakly referenceable, as _ssl needs
+        pass
+
+    a, b = (_Probe(fileno=fd.detach()) for fd in _socket.socketpair())
+    try:
+        a.settimeout(timeout)
+        ctx = _stdssl.SSLContext(_stdssl.PROTOCOL_TLS_CLIENT)
+        yield ctx._wrap_socket(a, False, "localhost"), b  # type: ignore[attr-defined]
+    finally:
+        a.close()
+        b.close()
 
 
 _PEER_GONE = (_errno.EPIPE, _errno.ECONNRESET)
 
 
+@functools.cache
 def _socket_errors_are_eof() -> bool:
     """Whether this ``_ssl`` reports a failed socket read or write as ``SSLEOFError``.
 
@@ -90,29 +118,15 @@ def _socket_errors_are_eof() -> bool:
     call's ``OSError``, and so do ``do_handshake`` and ``unwrap`` everywhere. Learnt once,
     from a real stdlib write (which starts a handshake) to a closed peer.
     """
-    known = _locations.get("socket-errors")
-    if known is None:
-        import _socket
-
-        class _Probe(_socket.socket):  # weakly referenceable, as _ssl needs
-            pass
-
-        a, b = (_Probe(fileno=fd.detach()) for fd in _socket.socketpair())
-        b.close()
+    with _stdlib_client_probe() as (obj, peer):
+        peer.close()
         try:
-            ctx = _stdssl.SSLContext(_stdssl.PROTOCOL_TLS_CLIENT)
-            obj = ctx._wrap_socket(a, False, "localhost")  # type: ignore[attr-defined]
-            try:
-                obj.write(b"x")
-                known = "os"
-            except _stdssl.SSLEOFError:
-                known = "eof"
-            except OSError:
-                known = "os"
-        finally:
-            a.close()
-        _locations["socket-errors"] = known
-    return known == "eof"
+            obj.write(b"x")
+        except _stdssl.SSLEOFError:
+            return True
+        except OSError:
+            pass
+    return False
 
 
 def _socket_failure(exc: OSError, op: str) -> OSError:
@@ -123,59 +137,33 @@ def _socket_failure(exc: OSError, op: str) -> OSError:
         return exc
     if not _socket_errors_are_eof():
         return exc
-    loc = _locations.get(op) or _locations.setdefault(op, _error_location(op))
-    err = _stdssl.SSLEOFError(_ssl.SSL_ERROR_EOF, f"EOF occurred in violation of protocol {loc}")
-    err.reason = None  # type: ignore[attr-defined]
-    err.library = None  # type: ignore[attr-defined]
-    return err
+    text = f"EOF occurred in violation of protocol {_error_location(op)}"
+    return _ssl_error(_stdssl.SSLEOFError, _ssl.SSL_ERROR_EOF, text)  # type: ignore[no-any-return]
 
 
 def _bad_length() -> _SSLError:
     """OpenSSL's refusal of a write shorter than the one it still has pending."""
-    loc = _locations.get("write") or _locations.setdefault("write", _error_location("write"))
-    err = _SSLError(_ssl.SSL_ERROR_SSL, f"[SSL: BAD_LENGTH] bad length {loc}")
-    err.reason = "BAD_LENGTH"  # type: ignore[attr-defined]
-    err.library = "SSL"  # type: ignore[attr-defined]
-    return err
+    text = f"[SSL: BAD_LENGTH] bad length {_error_location('write')}"
+    return _ssl_error(_SSLError, _ssl.SSL_ERROR_SSL, text, "BAD_LENGTH", "SSL")  # type: ignore[no-any-return]
 
 
+@functools.cache
 def _handshake_timeout_message() -> str:
     """``_ssl``'s handshake timeout message, which starts with its own ``_ssl.c:NNNN: ``.
 
     Learnt once, from a real stdlib handshake on a socketpair with a timeout too short to wait.
     """
-    msg = _locations.get("handshake-timeout")
-    if msg is None:
-        import _socket
-
-        class _Probe(_socket.socket):  # weakly referenceable, as _ssl needs
-            pass
-
-        a, b = (_Probe(fileno=fd.detach()) for fd in _socket.socketpair())
+    with _stdlib_client_probe(timeout=1e-9) as (obj, _peer):
         try:
-            a.settimeout(1e-9)
-            ctx = _stdssl.SSLContext(_stdssl.PROTOCOL_TLS_CLIENT)
-            obj = ctx._wrap_socket(a, False, "localhost")  # type: ignore[attr-defined]
-            try:
-                obj.do_handshake()
-                msg = _HANDSHAKE_TIMEOUT
-            except _std.timeout as exc:
-                msg = str(exc)
-        finally:
-            a.close()
-            b.close()
-        _locations["handshake-timeout"] = msg
-    return msg
+            obj.do_handshake()
+        except _std.timeout as exc:
+            return str(exc)
+    return _HANDSHAKE_TIMEOUT
 
 
 def _want_write(op: str) -> _WantWrite:
-    loc = _locations.get(op)
-    if loc is None:
-        loc = _locations[op] = _error_location(op)
-    err = _WantWrite(_ssl.SSL_ERROR_WANT_WRITE, f"The operation did not complete (write) {loc}")
-    err.reason = None  # type: ignore[attr-defined]
-    err.library = None  # type: ignore[attr-defined]
-    return err
+    text = f"The operation did not complete (write) {_error_location(op)}"
+    return _ssl_error(_WantWrite, _ssl.SSL_ERROR_WANT_WRITE, text)  # type: ignore[no-any-return]
 
 
 class SSLSocket(socket):
@@ -288,9 +276,9 @@ class SSLSocket(socket):
                 self.setblocking(blocking)
                 if notconn_pre_handshake_data:
                     reason = "Closed before TLS handshake with data in recv buffer."
-                    notconn_pre_handshake_data_error = _SSLError(e.errno, reason)
-                    notconn_pre_handshake_data_error.reason = reason  # type: ignore[attr-defined]
-                    notconn_pre_handshake_data_error.library = None  # type: ignore[attr-defined]
+                    notconn_pre_handshake_data_error = _ssl_error(
+                        _SSLError, e.errno, reason, reason
+                    )
                     try:
                         raise notconn_pre_handshake_data_error
                     finally:
