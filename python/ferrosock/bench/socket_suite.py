@@ -36,12 +36,15 @@ WARMUP_ROUNDS = 1000
 WARMUP_BYTES = 4 * MiB
 
 
-def _ping_pong(sock: Any, size: int, rounds: int) -> float:
+def timed_round_trips(sock: Any, size: int, rounds: int) -> tuple[float, float]:
+    """Wall and CPU time of ``rounds`` echo round trips of ``size`` bytes on ``sock`` (a
+    plain or a TLS socket: the socket and tls suites time the same loop)."""
     message = b"x" * size
     sendall = sock.sendall
     recv = sock.recv
     gc.disable()
     try:
+        cpu = time.process_time()
         start = time.perf_counter()
         for _ in range(rounds):
             sendall(message)
@@ -51,9 +54,14 @@ def _ping_pong(sock: Any, size: int, rounds: int) -> float:
                 if not more:
                     raise ConnectionError(f"echo ended after {got} of {size} bytes")
                 got += more
-        return time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+        return elapsed, time.process_time() - cpu
     finally:
         gc.enable()
+
+
+def _ping_pong(sock: Any, size: int, rounds: int) -> float:
+    return timed_round_trips(sock, size, rounds)[0]
 
 
 def _bulk(peer: Peer, mod: ModuleType, nbytes: int, view: memoryview) -> float:

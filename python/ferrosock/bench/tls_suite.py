@@ -56,6 +56,7 @@ from ._tls_peer import (
     request,
     type_name,
 )
+from .socket_suite import timed_round_trips
 
 NAME = "tls"
 SUMMARY = "TLS 1.3 ping-pong (1 B, 1 KiB) and bulk sendall/recv_into, stdlib ssl vs ferrosock.ssl"
@@ -199,26 +200,8 @@ def _peer_cpu(tls: Any) -> float:
 
 def _ping_pong(tls: Any, size: int, rounds: int) -> tuple[float, float, float]:
     """Wall time of ``rounds`` round trips, and the CPU time of this process and the peer's."""
-    message = b"x" * size
-    sendall = tls.sendall
-    recv = tls.recv
     tls.sendall(request(PING, size, rounds))
-    gc.disable()
-    try:
-        cpu = time.process_time()
-        start = time.perf_counter()
-        for _ in range(rounds):
-            sendall(message)
-            got = len(recv(size))
-            while got < size:
-                more = len(recv(size - got))
-                if not more:
-                    raise ConnectionError(f"echo ended after {got} of {size} bytes")
-                got += more
-        elapsed = time.perf_counter() - start
-        cpu = time.process_time() - cpu
-    finally:
-        gc.enable()
+    elapsed, cpu = timed_round_trips(tls, size, rounds)
     return elapsed, cpu, _peer_cpu(tls)
 
 
