@@ -20,7 +20,7 @@ import struct
 import subprocess
 import sys
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 HEADER = struct.Struct("!cQ")
 ECHO = b"E"
@@ -72,7 +72,9 @@ def _source(conn: Any, nbytes: int) -> None:
         sendall(chunk[:left])
 
 
-def serve(mod: ModuleType) -> int:
+def accept_forever(mod: ModuleType, handle: Callable[[Any], bool]) -> int:
+    """Listen on a free loopback port (printed, once listening), and ``handle(conn)`` each
+    connection, blocking, until it returns False (0) or nobody connects for IDLE_TIMEOUT (1)."""
     with mod.socket(mod.AF_INET, mod.SOCK_STREAM) as listener:
         listener.bind((HOST, 0))
         listener.listen(8)
@@ -86,16 +88,25 @@ def serve(mod: ModuleType) -> int:
                 return 1
             with conn:
                 conn.setblocking(True)
-                mode, arg = HEADER.unpack(_recv_exactly(conn, HEADER.size))
-                if mode == QUIT:
+                if not handle(conn):
                     return 0
-                if mode == ECHO:
-                    conn.setsockopt(mod.IPPROTO_TCP, mod.TCP_NODELAY, 1)
-                    _echo(conn)
-                elif mode == SOURCE:
-                    _source(conn, arg)
-                else:
-                    raise ValueError(f"peer: unknown mode {mode!r}")
+
+
+def serve(mod: ModuleType) -> int:
+    def handle(conn: Any) -> bool:
+        mode, arg = HEADER.unpack(_recv_exactly(conn, HEADER.size))
+        if mode == QUIT:
+            return False
+        if mode == ECHO:
+            conn.setsockopt(mod.IPPROTO_TCP, mod.TCP_NODELAY, 1)
+            _echo(conn)
+        elif mode == SOURCE:
+            _source(conn, arg)
+        else:
+            raise ValueError(f"peer: unknown mode {mode!r}")
+        return True
+
+    return accept_forever(mod, handle)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,6 +32,8 @@ import time
 from types import ModuleType
 from typing import Any
 
+from ._peer import HOST, accept_forever
+
 HEADER = struct.Struct("!cQQ")
 CPU = struct.Struct("!d")
 NAME_LEN = struct.Struct("!H")
@@ -41,15 +43,11 @@ SOURCE = b"S"
 CLOSE = b"C"
 QUIT = b"Q"
 
-HOST = "127.0.0.1"
 SERVER_HOSTNAME = "localhost"
 SEND_CHUNK = 1 << 20
 ECHO_BUFSIZE = 65536
 # Byte i of a bulk transfer is i % 256, so the receiver can check any piece of it cheaply.
 PATTERN = bytes(range(256))
-
-# A peer whose benchmark vanished (killed without sending QUIT) exits after this long idle.
-IDLE_TIMEOUT = 300.0
 
 
 def request(mode: bytes, a: int = 0, b: int = 0) -> bytes:
@@ -139,23 +137,12 @@ def _session(tls: Any) -> bool:
 
 
 def serve(mod: ModuleType, ctx: ssl.SSLContext) -> int:
-    with mod.socket(mod.AF_INET, mod.SOCK_STREAM) as listener:
-        listener.bind((HOST, 0))
-        listener.listen(8)
-        listener.settimeout(IDLE_TIMEOUT)
-        # Printed after listen(): once the benchmark reads it, a connect succeeds at once.
-        print(listener.getsockname()[1], flush=True)
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except mod.timeout:
-                return 1
-            with conn:
-                conn.setblocking(True)
-                conn.setsockopt(mod.IPPROTO_TCP, mod.TCP_NODELAY, 1)
-                with ctx.wrap_socket(conn, server_side=True) as tls:
-                    if not _session(tls):
-                        return 0
+    def handle(conn: Any) -> bool:
+        conn.setsockopt(mod.IPPROTO_TCP, mod.TCP_NODELAY, 1)
+        with ctx.wrap_socket(conn, server_side=True) as tls:
+            return _session(tls)
+
+    return accept_forever(mod, handle)
 
 
 def main(argv: list[str] | None = None) -> int:
