@@ -60,89 +60,90 @@ def _ranked(ax: Any, labels: list[str], values: list[float], xlabel: str, title:
     ax.set_title(title, fontsize=9, loc="left")
 
 
-def _socket(ax: Any, rows: list[dict[str, Any]]) -> None:
-    """The drop-in's promise: ferrosock's time next to the stdlib's, per workload."""
-    names = [row["workload"].split(" x")[0] for row in rows]
+def _against_stdlib(
+    ax: Any,
+    rows: list[dict[str, Any]],
+    names: list[str],
+    texts: list[str],
+    *,
+    xmax: float,
+    headroom: float,
+    xlabel: str,
+    title: str,
+    legend: tuple[str, str, str],
+) -> None:
+    """ferrosock's ratio next to the stdlib's 1, with each row's target mark and verdict."""
     ys = range(len(rows))
-    ax.barh([y - 0.2 for y in ys], [1.0] * len(rows), 0.4, color=FAMILY_COLOURS["stdlib"])
     ratios = [row["ratio"] for row in rows]
-    bars = ax.barh([y + 0.2 for y in ys], ratios, 0.4, color=FAMILY_COLOURS["ferrosock"])
-    for y, ratio, row in zip(ys, ratios, rows):
+    ax.barh([y - 0.2 for y in ys], [1.0] * len(rows), 0.4, color=FAMILY_COLOURS["stdlib"])
+    ax.barh([y + 0.2 for y in ys], ratios, 0.4, color=FAMILY_COLOURS["ferrosock"])
+    for y, ratio, row, text in zip(ys, ratios, rows, texts):
         ax.plot([row["target"]] * 2, [y - 0.45, y + 0.45], color="black", linewidth=1.2)
         verdict = "target met" if row["met"] else "target missed"
         # right of both the bar and the target mark, so neither covers the words
         ax.text(
             max(ratio, row["target"]) + 0.03,
             y + 0.2,
-            f"{ratio:.2f}: {verdict}",
+            f"{text}: {verdict}",
             va="center",
             fontsize=7,
         )
-    del bars
     ax.set_yticks(list(ys), names, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlim(0, max(1.6, max(ratios) * 1.45))
-    ax.set_xlabel("time, relative to the stdlib's (lower is better)", fontsize=8)
-    ax.set_title("the drop-in: ferrosock against the stdlib socket module", fontsize=9, loc="left")
+    ax.set_xlim(0, max(xmax, max(ratios) * headroom))
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_title(title, fontsize=9, loc="left")
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     ax.legend(
         handles=[
-            Patch(color=FAMILY_COLOURS["stdlib"], label="stdlib (= 1)"),
-            Patch(color=FAMILY_COLOURS["ferrosock"], label="ferrosock"),
-            Line2D([], [], color="black", label="target (at most)"),
+            Patch(color=FAMILY_COLOURS["stdlib"], label=legend[0]),
+            Patch(color=FAMILY_COLOURS["ferrosock"], label=legend[1]),
+            Line2D([], [], color="black", label=legend[2]),
         ],
         fontsize=7,
         loc="upper left",
         bbox_to_anchor=(1.01, 1.0),
+    )
+
+
+def _socket(ax: Any, rows: list[dict[str, Any]]) -> None:
+    """The drop-in's promise: ferrosock's time next to the stdlib's, per workload."""
+    _against_stdlib(
+        ax,
+        rows,
+        [row["workload"].split(" x")[0] for row in rows],
+        [f"{row['ratio']:.2f}" for row in rows],
+        xmax=1.6,
+        headroom=1.45,
+        xlabel="time, relative to the stdlib's (lower is better)",
+        title="the drop-in: ferrosock against the stdlib socket module",
+        legend=("stdlib (= 1)", "ferrosock", "target (at most)"),
     )
 
 
 def _tls(ax: Any, table: dict[str, Any]) -> None:
     """TLS: ferrosock.ssl against the stdlib's SSLSocket, each workload by its own measure."""
     rows = table["rows"]
-    names = []
+    names, texts = [], []
     for row in rows:
-        name = row["workload"].split(" x")[0]
         lower_better = row["target_is"] == "maximum"
-        names.append(f"{name}\n({'CPU/round trip' if lower_better else 'throughput'})")
-    ys = range(len(rows))
-    ratios = [row["ratio"] for row in rows]
-    ax.barh([y - 0.2 for y in ys], [1.0] * len(rows), 0.4, color=FAMILY_COLOURS["stdlib"])
-    ax.barh([y + 0.2 for y in ys], ratios, 0.4, color=FAMILY_COLOURS["ferrosock"])
-    for y, ratio, row in zip(ys, ratios, rows):
-        ax.plot([row["target"]] * 2, [y - 0.45, y + 0.45], color="black", linewidth=1.2)
-        kind = "at most" if row["target_is"] == "maximum" else "at least"
-        verdict = "target met" if row["met"] else "target missed"
-        ax.text(
-            max(ratio, row["target"]) + 0.03,
-            y + 0.2,
-            f"{ratio:.2f} ({kind} {row['target']:.2f}): {verdict}",
-            va="center",
-            fontsize=7,
-        )
-    ax.set_yticks(list(ys), names, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlim(0, max(1.8, max(ratios) * 1.6))
-    ax.set_xlabel(
-        "ferrosock relative to the stdlib's ssl.SSLSocket (= 1): CPU lower is better, "
+        kind = "CPU/round trip" if lower_better else "throughput"
+        names.append(f"{row['workload'].split(' x')[0]}\n({kind})")
+        bound = "at most" if lower_better else "at least"
+        texts.append(f"{row['ratio']:.2f} ({bound} {row['target']:.2f})")
+    _against_stdlib(
+        ax,
+        rows,
+        names,
+        texts,
+        xmax=1.8,
+        headroom=1.6,
+        xlabel="ferrosock relative to the stdlib's ssl.SSLSocket (= 1): CPU lower is better, "
         "throughput higher is better",
-        fontsize=8,
-    )
-    ax.set_title("TLS: ferrosock.ssl against the stdlib's SSLSocket", fontsize=9, loc="left")
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
-    ax.legend(
-        handles=[
-            Patch(color=FAMILY_COLOURS["stdlib"], label="stdlib ssl (= 1)"),
-            Patch(color=FAMILY_COLOURS["ferrosock"], label="ferrosock.ssl"),
-            Line2D([], [], color="black", label="target"),
-        ],
-        fontsize=7,
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
+        title="TLS: ferrosock.ssl against the stdlib's SSLSocket",
+        legend=("stdlib ssl (= 1)", "ferrosock.ssl", "target"),
     )
 
 
