@@ -2,8 +2,13 @@
 //! with. Nothing but tokio, written the way its own examples write it.
 //!
 //! ```text
-//! cargo run --release --example tokio_echo -- [--addr 127.0.0.1:0] [--workers N] [--udp]
+//! cargo run --release --example tokio_echo -- [--addr 127.0.0.1:0] [--workers N]
+//!     [--current-thread] [--buffer BYTES] [--udp]
 //! ```
+//!
+//! `--current-thread` runs everything on one current-thread runtime (no work-stealing pool);
+//! `--buffer` sizes each connection's read buffer (default 64 KiB, allocated at accept, the
+//! way tokio's own echo example does).
 //!
 //! Prints `listening on HOST:PORT` once bound, then serves until killed: SIGTERM and SIGINT
 //! keep their default action, which ends the process.
@@ -21,15 +26,20 @@ const MAX_DATAGRAM: usize = 65_507;
 struct Args {
     addr: SocketAddr,
     workers: usize,
+    current_thread: bool,
+    buffer: usize,
     udp: bool,
 }
 
-const USAGE: &str = "usage: tokio_echo [--addr HOST:PORT] [--workers N] [--udp]";
+const USAGE: &str =
+    "usage: tokio_echo [--addr HOST:PORT] [--workers N] [--current-thread] [--buffer BYTES] [--udp]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         addr: ([127, 0, 0, 1], 0).into(),
         workers: 1,
+        current_thread: false,
+        buffer: 64 * 1024,
         udp: false,
     };
     let mut argv = std::env::args().skip(1);
@@ -47,6 +57,14 @@ fn parse_args() -> Result<Args, String> {
                     _ => return Err(format!("--workers {text}: expected a positive integer")),
                 };
             }
+            "--buffer" => {
+                let text = value()?;
+                args.buffer = match text.parse() {
+                    Ok(n @ 1..) => n,
+                    _ => return Err(format!("--buffer {text}: expected a positive integer")),
+                };
+            }
+            "--current-thread" => args.current_thread = true,
             "--udp" => args.udp = true,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
@@ -63,19 +81,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let served = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.workers)
-        .enable_all()
-        .build()
-        .and_then(|runtime| {
-            runtime.block_on(async {
-                if args.udp {
-                    serve_udp(args.addr).await
-                } else {
-                    serve_tcp(args.addr).await
-                }
-            })
-        });
+    let mut builder = if args.current_thread {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(args.workers);
+        builder
+    };
+    let served = builder.enable_all().build().and_then(|runtime| {
+        runtime.block_on(async {
+            if args.udp {
+                serve_udp(args.addr).await
+            } else {
+                serve_tcp(args.addr, args.buffer).await
+            }
+        })
+    });
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -92,13 +113,13 @@ fn announce(addr: SocketAddr) -> io::Result<()> {
     out.flush()
 }
 
-async fn serve_tcp(addr: SocketAddr) -> io::Result<()> {
+async fn serve_tcp(addr: SocketAddr, buffer: usize) -> io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     announce(listener.local_addr()?)?;
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(echo(stream));
+                tokio::spawn(echo(stream, buffer));
             }
             // Out of descriptors or an aborted handshake: the listener itself is still fine.
             Err(err) => eprintln!("tokio_echo: accept: {err}"),
@@ -106,10 +127,10 @@ async fn serve_tcp(addr: SocketAddr) -> io::Result<()> {
     }
 }
 
-async fn echo(mut stream: TcpStream) {
+async fn echo(mut stream: TcpStream, buffer: usize) {
     // Same as the load generator's side: a small reply must not wait for Nagle.
     let _ = stream.set_nodelay(true);
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; buffer];
     loop {
         match stream.read(&mut buf).await {
             Ok(0) | Err(_) => return,
