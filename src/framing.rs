@@ -1,5 +1,6 @@
 //! Length-prefixed framing, the lesson's fix for sticky packets (黏包): a header carrying the
-//! body's length, then exactly that many bytes. Plain Rust; `framing_io` does the socket I/O.
+//! body's length, then exactly that many bytes. Plain Rust; `framing_io` does the socket I/O,
+//! `framing_py` its exceptions.
 
 /// The header formats, named as `struct` writes them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,13 +6,13 @@ use std::os::fd::RawFd;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyType};
+use pyo3::types::PyBytes;
 
 use crate::args::HeldBuffer;
 use crate::blocking::{sock_call, Timeout};
 use crate::fd::{self, as_uninit, Interest};
 use crate::framing::Header;
+use crate::framing_py::{framing_error, take_frame};
 use crate::socket::{bytes_filled_by, timeout as socket_timeout, Socket};
 
 /// 64 MiB: the default largest body `recv_msg` accepts.
@@ -43,26 +43,6 @@ fn parse_header(spec: &str) -> PyResult<Header> {
             "header must be '!I', '<I', '!H' or '!Q', not {spec:?}"
         ))
     })
-}
-
-/// One of `ferrosock.framing`'s exceptions, built with `(a, b)`: (length, limit) for
-/// FrameTooLarge, (expected, received) for IncompleteFrame.
-pub(crate) fn framing_error(py: Python<'_>, name: &str, args: (u64, u64)) -> PyErr {
-    static MODULE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let class = MODULE
-        .get_or_try_init(py, || {
-            py.import("ferrosock.framing")
-                .map(|m| m.into_any().unbind())
-        })
-        .and_then(|m| m.bind(py).getattr(name))
-        .and_then(|c| Ok(c.cast_into::<PyType>()?));
-    match class {
-        Ok(class) => match class.call1(args) {
-            Ok(exc) => PyErr::from_value(exc),
-            Err(err) => err,
-        },
-        Err(err) => err,
-    }
 }
 
 /// Reads exactly `buf.len()` bytes; returns how many arrived before EOF.
@@ -225,9 +205,7 @@ impl FrameReader {
             pyo3::exceptions::PyRuntimeError::new_err("another thread is reading this FrameReader")
         })?;
         loop {
-            if let Some(message) =
-                crate::aio::stream::take_frame(py, &mut buf, self.header, self.max_size)?
-            {
+            if let Some(message) = take_frame(py, &mut buf, self.header, self.max_size)? {
                 return Ok(Some(message));
             }
             if buf.eof {

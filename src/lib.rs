@@ -10,6 +10,7 @@ pub mod errors;
 pub mod fd;
 pub mod framing;
 pub mod framing_io;
+pub mod framing_py;
 pub mod loadgen;
 pub mod runtime;
 pub mod servers;

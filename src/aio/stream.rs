@@ -16,8 +16,8 @@ use pyo3::types::PyBytes;
 use crate::args::HeldBuffer;
 use crate::errors;
 use crate::fd;
-use crate::framing::{Frame, Header, ReadBuffer};
-use crate::framing_io::framing_error;
+use crate::framing::{Header, ReadBuffer};
+use crate::framing_py::{framing_error, take_frame};
 
 /// How much one `fill()` reads at most.
 const READ_CHUNK: usize = 64 * 1024;
@@ -235,28 +235,6 @@ pub fn accept_ready(py: Python<'_>, listener: RawFd) -> PyResult<Vec<(RawFd, Py<
             Err(err) if matches!(err.raw_os_error(), Some(libc::ECONNABORTED)) => continue,
             Err(err) if out.is_empty() => return Err(errors::from_io(err)),
             Err(_) => return Ok(out),
-        }
-    }
-}
-
-/// The next frame out of `buf`: Some(body), None when more data is needed or at a clean end,
-/// or the framing error the buffer shows.
-pub(crate) fn take_frame<'py>(
-    py: Python<'py>,
-    buf: &mut ReadBuffer,
-    header: Header,
-    max_size: u64,
-) -> PyResult<Option<Bound<'py, PyBytes>>> {
-    match buf.frame(header, max_size) {
-        Frame::Ready { body, used } => {
-            let out = PyBytes::new(py, &buf.available()[body]);
-            buf.consume(used);
-            Ok(Some(out))
-        }
-        Frame::Incomplete | Frame::End => Ok(None),
-        Frame::TooLarge(len) => Err(framing_error(py, "FrameTooLarge", (len, max_size))),
-        Frame::Truncated(expected, got) => {
-            Err(framing_error(py, "IncompleteFrame", (expected, got)))
         }
     }
 }
