@@ -11,6 +11,7 @@ pub mod fd;
 pub mod framing;
 pub mod framing_io;
 pub mod framing_py;
+pub mod keepalive;
 pub mod loadgen;
 pub mod runtime;
 pub mod servers;
@@ -42,6 +43,9 @@ mod _native {
 
     #[pymodule_export]
     use crate::bench::load_test;
+
+    #[pymodule_export]
+    use crate::keepalive::set_keepalive;
 
     #[pymodule_export]
     use crate::framing_io::{recv_exactly, recv_msg, send_msg, FrameReader};

@@ -19,6 +19,7 @@ __all__ = [
     "_runtime_panic_probe",
     "echo",
     "load_test",
+    "set_keepalive",
     "recv_exactly",
     "recv_msg",
     "send_msg",
@@ -156,7 +157,18 @@ class ChatClient:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...
 
 def time_query(address: Any, fmt: str = "", *, timeout: float | None = 5.0) -> str: ...
-def echo(address: Any, data: bytes, *, kind: str = "tcp", timeout: float | None = 5.0) -> bytes: ...
+
+_KeepaliveArg = bool | float | tuple[float, float, int] | None
+
+def echo(
+    address: Any,
+    data: bytes,
+    *,
+    kind: str = "tcp",
+    timeout: float | None = 5.0,
+    keepalive: _KeepaliveArg = False,
+) -> bytes: ...
+def set_keepalive(fd: int, keepalive: _KeepaliveArg) -> None: ...
 def load_test(
     host: str,
     port: int,
@@ -197,7 +209,12 @@ class StreamCore:
 def accept_ready(listener: int) -> list[tuple[int, Any]]: ...
 def aio_time_query(address: Any, fmt: str = "", *, timeout: float | None = 5.0) -> Any: ...
 def aio_echo(
-    address: Any, data: bytes, *, kind: str = "tcp", timeout: float | None = 5.0
+    address: Any,
+    data: bytes,
+    *,
+    kind: str = "tcp",
+    timeout: float | None = 5.0,
+    keepalive: _KeepaliveArg = False,
 ) -> Any: ...
 
 @final

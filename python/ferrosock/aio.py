@@ -229,8 +229,22 @@ async def _connect(loop: asyncio.AbstractEventLoop, sock: _socket, address: Any)
         raise OSError(err, os.strerror(err))
 
 
-async def connect(host: str, port: int, *, timeout: float | None = None) -> Stream:
-    """Open a TCP connection to ``(host, port)``."""
+async def connect(
+    host: str,
+    port: int,
+    *,
+    timeout: float | None = None,
+    keepalive: bool | float | tuple[float, float, int] | None = True,
+) -> Stream:
+    """Open a TCP connection to ``(host, port)``; ``timeout`` bounds the connect only.
+
+    ``keepalive`` is the servers' option (see ``ferrosock.servers``): ``True`` (the default)
+    probes after 60 s of silence, every 10 s, 5 times, so a server that vanished while the
+    stream waits in ``recv`` is noticed in about 110 s (``recv`` raises ``TimeoutError``)
+    instead of never; a number is the idle seconds, ``(idle, interval, count)`` sets all three,
+    ``None``/``False`` turns it off. On by default because a stream lives long and its reads
+    have no timeout, unlike the one-shot ``echo`` whose ``timeout`` already bounds it.
+    """
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=_std.SOCK_STREAM)
     last: OSError | None = None
@@ -239,6 +253,7 @@ async def connect(host: str, port: int, *, timeout: float | None = None) -> Stre
         try:
             sock.setblocking(False)
             sock.setsockopt(_std.IPPROTO_TCP, _std.TCP_NODELAY, 1)
+            _native.set_keepalive(sock.fileno(), keepalive)
             await asyncio.wait_for(_connect(loop, sock, address), timeout)
             peer = sock.getpeername()
             return Stream(sock.detach(), peer)
@@ -411,10 +426,19 @@ def time_query(address: Any, fmt: str = "", *, timeout: float | None = 5.0) -> A
 
 
 def echo(
-    address: Any, data: bytes, *, kind: str = "tcp", timeout: float | None = 5.0
+    address: Any,
+    data: bytes,
+    *,
+    kind: str = "tcp",
+    timeout: float | None = 5.0,
+    keepalive: bool | float | tuple[float, float, int] | None = False,
 ) -> Awaitable[bytes]:
-    """Send ``data`` to an echo server and return what comes back (a tokio future)."""
-    return _native.aio_echo(address, bytes(data), kind=kind, timeout=timeout)
+    """Send ``data`` to an echo server and return what comes back (a tokio future).
+
+    ``keepalive`` (TCP) is off by default, as for ``ferrosock.clients.echo``: ``timeout``
+    bounds the request; turn it on when waiting without one.
+    """
+    return _native.aio_echo(address, bytes(data), kind=kind, timeout=timeout, keepalive=keepalive)
 
 
 class ChatClient:

@@ -10,12 +10,13 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use pyo3_async_runtimes::generic::future_into_py;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::{TcpSocket, UdpSocket};
 use tokio::sync::Mutex;
 
 use super::SharedRuntime;
 use crate::clients::{ChatError, RESEND_FIRST, RESEND_MAX};
 use crate::errors;
+use crate::keepalive::KeepaliveArg;
 use crate::servers::chat_protocol::{self, ChatReply, Expect};
 
 fn host_port(address: &Bound<'_, PyAny>) -> PyResult<(String, u16)> {
@@ -94,11 +95,11 @@ pub fn aio_time_query<'py>(
     })
 }
 
-/// `await aio.echo(address, data, kind="tcp")`.
+/// `await aio.echo(address, data, kind="tcp")`; `keepalive` as the blocking `echo` takes it.
 #[pyfunction]
 #[pyo3(
-    signature = (address, data, *, kind="tcp".to_owned(), timeout=Some(5.0)),
-    text_signature = "(address, data, *, kind='tcp', timeout=5.0)"
+    signature = (address, data, *, kind="tcp".to_owned(), timeout=Some(5.0), keepalive=Some(KeepaliveArg::Flag(false))),
+    text_signature = "(address, data, *, kind='tcp', timeout=5.0, keepalive=False)"
 )]
 pub fn aio_echo<'py>(
     py: Python<'py>,
@@ -106,9 +107,11 @@ pub fn aio_echo<'py>(
     data: Vec<u8>,
     kind: String,
     timeout: Option<f64>,
+    keepalive: Option<KeepaliveArg>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let (host, port) = host_port(address)?;
     let timeout = limit(timeout)?;
+    let keepalive = KeepaliveArg::resolve(keepalive)?;
     if kind != "tcp" && kind != "udp" {
         return Err(PyValueError::new_err(format!(
             "kind must be 'tcp' or 'udp', not {kind:?}"
@@ -124,8 +127,18 @@ pub fn aio_echo<'py>(
                 buf.truncate(n);
                 return Ok(buf);
             }
-            let mut stream = TcpStream::connect(resolve(&host, port).await?).await?;
-            stream.set_nodelay(true)?;
+            let to = resolve(&host, port).await?;
+            let socket = if to.is_ipv6() {
+                TcpSocket::new_v6()?
+            } else {
+                TcpSocket::new_v4()?
+            };
+            socket.set_nodelay(true)?;
+            // Before the connection exists, so no segment leaves without the probes set.
+            if let Some(keepalive) = keepalive {
+                keepalive.apply(&socket)?;
+            }
+            let mut stream = socket.connect(to).await?;
             let mut back = vec![0u8; data.len()];
             let (mut reader, mut writer) = stream.split();
             tokio::try_join!(writer.write_all(&data), reader.read_exact(&mut back))?;
