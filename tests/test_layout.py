@@ -38,3 +38,21 @@ def test_the_check_finds_a_circle(tmp_path: pathlib.Path) -> None:
     )
     assert run.returncode == 1
     assert "circle: aio::stream <-> framing_io" in run.stdout
+
+
+def test_a_parent_and_a_child_using_each_other_is_a_circle(tmp_path: pathlib.Path) -> None:
+    src = tmp_path / "src"
+    (src / "strftime").mkdir(parents=True)
+    (src / "lib.rs").write_text("pub mod strftime;\n")
+    (src / "strftime" / "mod.rs").write_text(
+        "mod local_time;\npub use local_time::LocalTime;\npub enum StrftimeError {}\n"
+    )
+    (src / "strftime" / "local_time.rs").write_text("use super::StrftimeError;\n")
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "module_cycles.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 1
+    assert "circle: strftime <-> strftime::local_time" in run.stdout

@@ -1,8 +1,10 @@
 """Print the import circles among ferrosock's Rust files; exit 1 if there is one.
 
 A file A depends on file B when A names an item B defines through `crate::...` or
-`super::...` (a parent `mod.rs` and its children count as separate files). `#[cfg(test)]`
-modules are left out: tests may reach anywhere. Run from the repository root:
+`super::...`, or (a parent `mod.rs`/`lib.rs`) through a child's name, `child::item`: a parent
+and its children count as separate files, so a child that uses its parent's items while the
+parent uses the child's is a circle too. `#[cfg(test)]` modules are left out: tests may reach
+anywhere. Run from the repository root:
 `python tools/module_cycles.py` (or pass the root).
 """
 
@@ -51,7 +53,18 @@ def dependencies(src: pathlib.Path) -> dict[str, set[str]]:
                 target = full if full in files else base
                 if target in files and target != module:
                     edges[module].add(target)
+    for module, path in files.items():
+        text = without_tests(path.read_text())
+        for child in files:
+            if child and parent_of(child) == module:
+                leaf = child.rsplit("::", 1)[-1]
+                if re.search(rf"(?<![:\w]){leaf}::", text):
+                    edges[module].add(child)
     return edges
+
+
+def parent_of(module: str) -> str:
+    return module.rsplit("::", 1)[0] if "::" in module else ""
 
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
