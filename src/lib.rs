@@ -10,7 +10,6 @@ pub mod errors;
 pub mod fd;
 pub mod framing;
 pub mod framing_io;
-pub mod loadgen;
 pub mod runtime;
 pub mod servers;
 pub mod socket;
@@ -40,7 +39,7 @@ mod _native {
     use crate::clients::{echo, time_query, ChatClient, ChatError};
 
     #[pymodule_export]
-    use crate::bench::load_test;
+    use crate::bench::binding::load_test;
 
     #[pymodule_export]
     use crate::framing_io::{recv_exactly, recv_msg, send_msg, FrameReader};
