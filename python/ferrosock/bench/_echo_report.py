@@ -262,7 +262,7 @@ class EchoTable:
             else:
                 ratio = handler.rps / aim.rps
                 out.append(
-                    _verdict(label, HANDLER_TARGET, ratio > 1.0, f"{ratio:.2f}x", words=MET_WORDS)
+                    _verdict(label, HANDLER_TARGET, ratio > 1.0, f"{ratio:.3f}x", words=MET_WORDS)
                 )
         at_sizes = [v for v in out if v["target"] == HANDLER_TARGET]
         if at_sizes:
