@@ -61,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--repeat",
         type=_positive,
-        help=f"times each workload runs (median shown; default {DEFAULT_REPEAT}, and 1 for "
-        "instructions, whose counts repeat within about 1%%)",
+        help=f"times each workload runs (median shown; default {DEFAULT_REPEAT}); instructions: "
+        "valgrind runs per server (default 1, which counts 3 pairs of stretches)",
     )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     parser.add_argument(
