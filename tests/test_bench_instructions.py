@@ -120,6 +120,8 @@ def test_table_shows_ratios_to_tokio_and_to_the_counterpart() -> None:
     rows = {row[0]: row for row in table.rows}
     assert rows["ferrosock EchoServer"][1] == "1,660"
     assert rows["ferrosock EchoServer"][-1] == "1.2%"
+    (echo,) = [d for d in table.data if d["key"] == "ferrosock-echo"]
+    assert (echo["lowest"], echo["highest"]) == (1650.0, 1670.0)
 
 
 def test_not_part_of_the_default_run() -> None:

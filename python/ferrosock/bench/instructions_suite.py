@@ -492,6 +492,8 @@ def build_table(
                 "server": contender.label,
                 "key": contender.key,
                 "instructions_per_request": value,
+                "lowest": min(p.per_request for p in runs),
+                "highest": max(p.per_request for p in runs),
                 "x_tokio_current_thread": x_base,
                 "counterpart": rival,
                 "x_counterpart": x_rival,
