@@ -12,7 +12,6 @@ pub mod framing;
 pub mod framing_io;
 pub mod framing_py;
 pub mod keepalive;
-pub mod loadgen;
 pub mod runtime;
 pub mod servers;
 pub mod socket;
@@ -42,7 +41,7 @@ mod _native {
     use crate::clients::{echo, time_query, ChatClient, ChatError};
 
     #[pymodule_export]
-    use crate::bench::load_test;
+    use crate::bench::binding::load_test;
 
     #[pymodule_export]
     use crate::keepalive::set_keepalive;

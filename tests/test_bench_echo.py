@@ -83,6 +83,14 @@ def test_json_has_every_available_server_with_sane_numbers(report) -> None:
         (one_pass,) = row["passes"]
         assert one_pass["requests"] > 0 and math.isfinite(one_pass["elapsed"])
     assert max(r["x_fastest"] for r in rows) == 1.0
+    by_key = {r["key"]: r for r in rows}
+    handler = by_key["ferrosock-handler"]
+    if _have_uvloop():
+        rival = by_key["uvloop-handler"]
+        assert handler["x_uvloop"] == handler["requests_per_sec"] / rival["requests_per_sec"]
+    else:
+        assert handler["x_uvloop"] is None
+    assert by_key["socketserver"]["x_uvloop"] is None  # no uvloop counterpart
 
 
 def test_verdicts_cover_the_issue_targets(report) -> None:
@@ -92,6 +100,16 @@ def test_verdicts_cover_the_issue_targets(report) -> None:
     assert any("EchoServer req/s" in t for t in targets)
     assert any("EchoServer user CPU/request" in t for t in targets)
     assert any("ahead of asyncio Protocol" in t for t in targets)
+    handler = [
+        v for v in table["verdicts"] if "ahead of uvloop Protocol + same handler" in v["target"]
+    ]
+    # One per size (--quick: 1 KiB), then all sizes together.
+    assert [v["workload"] for v in handler] == ["1 KiB, 16 conn", "every size"]
+    if _have_uvloop():
+        assert handler[-1]["met"] == handler[0]["met"]
+        assert handler[-1]["line"].endswith(
+            ("met, 1 KiB " + handler[0]["detail"], "NOT MET, 1 KiB " + handler[0]["detail"])
+        )
     for verdict in table["verdicts"]:
         assert verdict["met"] in (True, False, None)
 
@@ -99,7 +117,7 @@ def test_verdicts_cover_the_issue_targets(report) -> None:
 def test_text_report_shows_the_table_and_verdicts(report) -> None:
     stdout, stderr, _ = report
     assert "echo, 16 connections (headline)" in stdout
-    for header in ("req/s", "x tokio", "p99 µs", "user µs/req", "sys µs/req"):
+    for header in ("req/s", "x tokio", "x uvloop", "p99 µs", "user µs/req", "sys µs/req"):
         assert header in stdout
     assert "ferrosock EchoServer" in stdout
     assert "native EchoServer req/s >= 0.9x tokio" in stdout

@@ -77,3 +77,17 @@ def test_a_json_document_draws_every_panel(tmp_path):
     path = tmp_path / "quick.png"
     _plot.draw(str(path), document)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_scale_panel_draws_every_server_of_the_run(tmp_path):
+    pytest.importorskip("matplotlib")
+    servers = {
+        key: {"requests_per_sec": rps, "p99_us": 100.0, "errors_and_timeouts": 0}
+        for key, rps in (("ferrosock-echo", 3.0), ("uvloop-protocol", 4.0), ("tokio", 5.0))
+    }
+    rows = [{"connections": n, "requests_per_sec": 3.0, "servers": servers} for n in (1, 10)]
+    document = {"tables": {"scale": [{"rows": rows}, {"rows": []}]}}
+    assert len(_plot._panels(document)) == 1
+    path = tmp_path / "scale.png"
+    _plot.draw(str(path), document)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -241,11 +241,17 @@ def unpin_threads(pid: int, before: dict[int, set[int]]) -> None:
 class ServerProcess:
     """A contender's server: started, ready (port printed), all of its threads on ``cpu``."""
 
-    def __init__(self, contender: Contender, cpu: int | None, tokio_binary: Path | None) -> None:
+    def __init__(
+        self,
+        contender: Contender,
+        cpu: int | None,
+        tokio_binary: Path | None,
+        tokio_args: tuple[str, ...] = ("--workers", "1"),
+    ) -> None:
         if contender.key == TOKIO:
             if tokio_binary is None:
                 raise ValueError("the tokio contender needs the example binary")
-            cmd = [str(tokio_binary), "--addr", f"{HOST}:0", "--workers", "1"]
+            cmd = [str(tokio_binary), "--addr", f"{HOST}:0", *tokio_args]
         else:
             cmd = [sys.executable, "-c", _SERVER_MAIN, contender.key]
         self.contender = contender

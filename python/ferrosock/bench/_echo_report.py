@@ -100,6 +100,7 @@ HEADERS = [
     "req/s",
     "x fastest",
     "x tokio",
+    "x uvloop",
     "p50 µs",
     "p99 µs",
     "user µs/req",
@@ -107,6 +108,15 @@ HEADERS = [
     "user x tokio",
     "clean",
 ]
+# Each server's uvloop counterpart: the same job on uvloop's loop ("x uvloop" column).
+UVLOOP_COUNTERPART = {
+    NATIVE_ECHO: "uvloop-protocol",
+    NATIVE_HANDLER: UVLOOP_HANDLER,
+    ASYNCIO_HANDLER: UVLOOP_HANDLER,
+    "asyncio-protocol": "uvloop-protocol",
+    "asyncio-streams": "uvloop-streams",
+}
+HANDLER_TARGET = "StreamServer + handler ahead of uvloop Protocol + same handler"
 # Columns after the first two hold numbers, right-aligned.
 TEXT_COLUMNS = 2
 
@@ -146,6 +156,7 @@ class EchoTable:
             tokio_user = tokio.cpu_us_per_request(self.tick)[0] if tokio else None
             for cell in cells:
                 user, system = cell.cpu_us_per_request(self.tick)
+                rival = self.cells.get((UVLOOP_COUNTERPART.get(cell.key, ""), size))
                 rows.append(
                     {
                         "server": CONTENDERS_BY_KEY[cell.key].label,
@@ -155,6 +166,7 @@ class EchoTable:
                         "requests_per_sec": cell.rps,
                         "x_fastest": _ratio(cell.rps, fastest),
                         "x_tokio": _ratio(cell.rps, tokio.rps if tokio else None),
+                        "x_uvloop": _ratio(cell.rps, rival.rps if rival else None),
                         "p50_us": cell.median("p50_us"),
                         "p99_us": cell.median("p99_us"),
                         "user_us_per_request": user,
@@ -184,6 +196,7 @@ class EchoTable:
                 f"{r['requests_per_sec']:,.0f}",
                 _num(r["x_fastest"]),
                 _num(r["x_tokio"]),
+                _num(r["x_uvloop"]),
                 _num(r["p50_us"], ".0f"),
                 _num(r["p99_us"], ".0f"),
                 _num(r["user_us_per_request"]),
@@ -244,25 +257,19 @@ class EchoTable:
             )
             aim = self.cells.get((UVLOOP_HANDLER, size))
             if aim is None:
-                out.append(
-                    _verdict(
-                        label,
-                        "StreamServer + handler vs uvloop Protocol + same handler (aim)",
-                        None,
-                        self.skipped.get(UVLOOP_HANDLER, "not measured"),
-                    )
-                )
+                why = self.skipped.get(UVLOOP_HANDLER, "not measured")
+                out.append(_verdict(label, HANDLER_TARGET, None, why))
             else:
                 ratio = handler.rps / aim.rps
                 out.append(
-                    _verdict(
-                        label,
-                        "StreamServer + handler vs uvloop Protocol + same handler (aim)",
-                        ratio >= 1.0,
-                        f"{ratio:.2f}x",
-                        words=("reached", "not yet"),
-                    )
+                    _verdict(label, HANDLER_TARGET, ratio > 1.0, f"{ratio:.3f}x", words=MET_WORDS)
                 )
+        at_sizes = [v for v in out if v["target"] == HANDLER_TARGET]
+        if at_sizes:
+            states = [v["met"] for v in at_sizes]
+            met = None if None in states else all(states)
+            detail = ", ".join(f"{v['workload'].split(',')[0]} {v['detail']}" for v in at_sizes)
+            out.append(_verdict("every size", HANDLER_TARGET, met, detail, words=MET_WORDS))
         return out
 
     def _user_samples(self, cell: Cell) -> int:
@@ -270,8 +277,10 @@ class EchoTable:
 
     def notes(self) -> list[str]:
         notes = [
-            "x fastest, x tokio: req/s over the fastest server's and the tokio ceiling's on the "
-            "same size; user x tokio: user CPU per request over tokio's (lower is better).",
+            "x fastest, x tokio, x uvloop: req/s over the fastest server's, the tokio ceiling's "
+            "and the same server's on uvloop (EchoServer: uvloop Protocol; StreamServer + "
+            "handler: uvloop Protocol + handler) on the same size; user x tokio: user CPU per "
+            "request over tokio's (lower is better).",
             "user/sys µs/req: the server process's utime/stime (/proc/PID/stat) in the measured "
             "windows over the requests completed in them, pooled over the windows shown.",
             f"clean: windows in which other processes took at most {NOISY:.0%} of a pinned "
@@ -343,6 +352,9 @@ def _sampling_error(a: int, b: int) -> str:
     if not a or not b:
         return "100%"
     return f"{math.sqrt(1 / a + 1 / b):.0%}"
+
+
+MET_WORDS = ("met", "NOT MET")
 
 
 def _verdict(

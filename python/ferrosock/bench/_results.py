@@ -38,6 +38,9 @@ class Settings:
     repeat: int
     quick: bool
     placement: Placement
+    # Whether --repeat was given: suites that are slow per repeat (instructions) run once
+    # unless asked.
+    repeat_given: bool = False
 
 
 @dataclass

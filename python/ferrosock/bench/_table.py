@@ -22,9 +22,7 @@ class Table:
         out = [self.title, line, "  ".join("-" * w for w in widths)]
         for row in self.rows:
             out.append(
-                "  ".join(
-                    c.rjust(w) if c[:1].isdigit() else c.ljust(w) for c, w in zip(row, widths)
-                )
+                "  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(row, widths))
             )
         out.extend(self.notes)
         return "\n".join(out)
@@ -39,3 +37,8 @@ class Table:
 
     def to_dict(self) -> dict[str, Any]:
         return {"title": self.title, "rows": self.data, "notes": self.notes}
+
+
+def _numeric(cell: str) -> bool:
+    """A figure, right-aligned: starts with a digit, or a sign and a digit."""
+    return cell[:1].isdigit() or (cell[:1] in "+-" and cell[1:2].isdigit())

@@ -1,4 +1,7 @@
-//! The native load generator behind the `echo` benchmark suite.
+//! The native load generator behind the `echo` benchmark suite: what a run is asked
+//! (`LoadConfig`), what it found (`LoadReport`), and `run`, which opens the connections and
+//! merges what each one counted. The request loops are in `round_trip`, the latency
+//! histogram in `histogram`.
 //!
 //! N connections (TCP streams or connected UDP sockets) each send S bytes, wait for the same S
 //! bytes back, check them, and record the round trip in a latency histogram, for a warm-up
@@ -15,21 +18,18 @@
 use std::error::Error;
 use std::fmt;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::task::JoinSet;
-use tokio::time::{sleep_until, timeout_at, Instant};
+use tokio::time::Instant;
+
+use super::histogram::Histogram;
+use super::round_trip::{dial_tcp, dial_udp, pattern, tcp_worker, udp_worker};
 
 /// Largest UDP payload that fits one IPv4 datagram.
 pub const MAX_DATAGRAM: usize = 65_507;
-/// The sequence number stamped at the front of each request, so a late UDP reply is told apart
-/// from a corrupted one.
-const SEQ_BYTES: usize = 8;
-/// Pause before dialling again after a failed reconnect, so a refusing server is not spun on.
-const REDIAL_PAUSE: Duration = Duration::from_millis(10);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -217,22 +217,22 @@ enum Link {
 }
 
 #[derive(Clone, Copy)]
-struct Window {
-    counted_from: Instant,
-    end: Instant,
-    timeout: Duration,
+pub(super) struct Window {
+    pub(super) counted_from: Instant,
+    pub(super) end: Instant,
+    pub(super) timeout: Duration,
 }
 
 /// What one connection counted in the measured period.
-struct Tally {
-    requests: u64,
-    errors: u64,
-    timeouts: u64,
-    latency: Histogram,
+pub(super) struct Tally {
+    pub(super) requests: u64,
+    pub(super) errors: u64,
+    pub(super) timeouts: u64,
+    pub(super) latency: Histogram,
 }
 
 impl Tally {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Tally {
             requests: 0,
             errors: 0,
@@ -265,7 +265,7 @@ impl Tally {
 }
 
 /// How one request ended.
-enum Outcome {
+pub(super) enum Outcome {
     Answered,
     Failed,
     TimedOut,
@@ -276,7 +276,7 @@ enum Outcome {
 impl Window {
     /// When a request started now must be answered by, and whether hitting that is a timeout
     /// (rather than the end of the run).
-    fn limit(&self, started: Instant) -> (Instant, bool) {
+    pub(super) fn limit(&self, started: Instant) -> (Instant, bool) {
         let own = started + self.timeout;
         if own < self.end {
             (own, true)
@@ -286,7 +286,7 @@ impl Window {
     }
 
     /// Counts one finished request if it belongs to the measured period.
-    fn count(&self, tally: &mut Tally, started: Instant, outcome: &Outcome) {
+    pub(super) fn count(&self, tally: &mut Tally, started: Instant, outcome: &Outcome) {
         let finished = Instant::now();
         if started < self.counted_from || finished > self.end {
             return;
@@ -303,288 +303,11 @@ impl Window {
     }
 }
 
-/// Connection `index`'s request body: a sequence number, then bytes cycling with a prime period
-/// (so a shifted or reordered chunk never matches) and offset per connection (so a reply meant
-/// for another connection does not either).
-fn pattern(index: usize, size: usize) -> Vec<u8> {
-    (0..size)
-        .map(|i| ((i % 251) as u8).wrapping_add(index as u8))
-        .collect()
-}
-
-/// Stamps `seq` on the front of `payload` (truncated when the payload is shorter than 8 bytes).
-fn stamp(payload: &mut [u8], seq: u64) {
-    let n = payload.len().min(SEQ_BYTES);
-    payload[..n].copy_from_slice(&seq.to_le_bytes()[..n]);
-}
-
-fn stamped(payload: &[u8]) -> u64 {
-    let mut bytes = [0u8; SEQ_BYTES];
-    let n = payload.len().min(SEQ_BYTES);
-    bytes[..n].copy_from_slice(&payload[..n]);
-    u64::from_le_bytes(bytes)
-}
-
-async fn dial_tcp(addr: SocketAddr, deadline: Instant) -> io::Result<TcpStream> {
-    let stream = timeout_at(deadline, TcpStream::connect(addr))
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
-    stream.set_nodelay(true)?;
-    Ok(stream)
-}
-
-async fn dial_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
-    let local: SocketAddr = match addr {
-        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let socket = UdpSocket::bind(local).await?;
-    socket.connect(addr).await?;
-    Ok(socket)
-}
-
-async fn tcp_worker(
-    stream: TcpStream,
-    addr: SocketAddr,
-    mut payload: Vec<u8>,
-    window: Window,
-) -> Tally {
-    let mut tally = Tally::new();
-    let mut reply = vec![0u8; payload.len()];
-    let mut stream = Some(stream);
-    let mut seq = 0u64;
-    while Instant::now() < window.end {
-        let Some(conn) = stream.as_mut() else {
-            let started = Instant::now();
-            let (limit, _) = window.limit(started);
-            match dial_tcp(addr, limit).await {
-                Ok(fresh) => stream = Some(fresh),
-                Err(_) => {
-                    window.count(&mut tally, started, &Outcome::Failed);
-                    sleep_until((Instant::now() + REDIAL_PAUSE).min(window.end)).await;
-                }
-            }
-            continue;
-        };
-        seq += 1;
-        stamp(&mut payload, seq);
-        let started = Instant::now();
-        let (limit, is_timeout) = window.limit(started);
-        let outcome = match timeout_at(limit, exchange(conn, &payload, &mut reply)).await {
-            Ok(Ok(())) if reply == payload => Outcome::Answered,
-            Ok(_) => Outcome::Failed,
-            Err(_) if is_timeout => Outcome::TimedOut,
-            Err(_) => Outcome::Deadline,
-        };
-        window.count(&mut tally, started, &outcome);
-        match outcome {
-            Outcome::Answered => {}
-            Outcome::Deadline => break,
-            Outcome::Failed | Outcome::TimedOut => stream = None,
-        }
-    }
-    tally
-}
-
-/// Writes the request while reading the reply, so a request larger than the socket buffers
-/// cannot deadlock against a server that echoes as it reads.
-async fn exchange(stream: &mut TcpStream, request: &[u8], reply: &mut [u8]) -> io::Result<()> {
-    let (mut reader, mut writer) = stream.split();
-    tokio::try_join!(writer.write_all(request), reader.read_exact(reply))?;
-    Ok(())
-}
-
-/// One UDP socket's request loop. Without `request` it sends `payload`, stamped with a
-/// sequence number, and verifies the echo; with one it sends those bytes every time and takes
-/// any datagram back as the answer (a server that answers rather than echoes, such as a time
-/// server: nothing to verify but that something came back in time).
-async fn udp_worker(
-    socket: UdpSocket,
-    mut payload: Vec<u8>,
-    request: Option<Vec<u8>>,
-    window: Window,
-) -> Tally {
-    let mut tally = Tally::new();
-    // An echo gets one byte spare, so a reply longer than the request shows up as a wrong
-    // length; any other answer may be a whole datagram.
-    let mut reply = vec![
-        0u8;
-        if request.is_some() {
-            MAX_DATAGRAM + 1
-        } else {
-            payload.len() + 1
-        }
-    ];
-    let mut seq = 0u64;
-    while Instant::now() < window.end {
-        seq += 1;
-        if request.is_none() {
-            stamp(&mut payload, seq);
-        }
-        let started = Instant::now();
-        let (limit, is_timeout) = window.limit(started);
-        let exchange = async {
-            match &request {
-                Some(request) => {
-                    socket.send(request).await?;
-                    socket.recv(&mut reply).await.map(|_| ())
-                }
-                None => udp_exchange(&socket, &payload, &mut reply).await,
-            }
-        };
-        let outcome = match timeout_at(limit, exchange).await {
-            Ok(Ok(())) => Outcome::Answered,
-            Ok(Err(_)) => Outcome::Failed,
-            Err(_) if is_timeout => Outcome::TimedOut,
-            Err(_) => Outcome::Deadline,
-        };
-        window.count(&mut tally, started, &outcome);
-        if let Outcome::Deadline = outcome {
-            break;
-        }
-    }
-    tally
-}
-
-/// Sends one datagram and waits for its echo, skipping late echoes of earlier requests.
-async fn udp_exchange(socket: &UdpSocket, request: &[u8], reply: &mut [u8]) -> io::Result<()> {
-    socket.send(request).await?;
-    let seq = stamped(request);
-    loop {
-        let n = socket.recv(reply).await?;
-        let got = &reply[..n];
-        if got == request {
-            return Ok(());
-        }
-        let body = SEQ_BYTES.min(request.len());
-        let late = n == request.len() && got[body..] == request[body..] && stamped(got) < seq;
-        if !late {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "reply differs from request",
-            ));
-        }
-    }
-}
-
-/// Latency histogram with log-linear buckets over nanoseconds: exact below 64 ns, then 64
-/// buckets per power of two, so any value is known to within 1/64 (1.6 %). A fixed array,
-/// filled without allocating; values past ~18 minutes land in the last bucket (the exact
-/// maximum is kept on the side).
-#[derive(Clone)]
-pub struct Histogram {
-    counts: Box<[u64]>,
-    total: u64,
-    sum_nanos: u128,
-    max_nanos: u64,
-}
-
-const SUB_BITS: u32 = 6;
-const SUB_COUNT: u64 = 1 << SUB_BITS;
-/// Values from 2^MAX_BITS ns up share the last bucket.
-const MAX_BITS: u32 = 40;
-const BUCKETS: usize = ((MAX_BITS - SUB_BITS + 1) as usize) << SUB_BITS;
-
-impl Default for Histogram {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Histogram {
-    pub fn new() -> Self {
-        Histogram {
-            counts: vec![0; BUCKETS].into_boxed_slice(),
-            total: 0,
-            sum_nanos: 0,
-            max_nanos: 0,
-        }
-    }
-
-    pub fn record(&mut self, latency: Duration) {
-        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-        self.counts[bucket_of(nanos)] += 1;
-        self.total += 1;
-        self.sum_nanos += u128::from(nanos);
-        self.max_nanos = self.max_nanos.max(nanos);
-    }
-
-    pub fn merge(&mut self, other: &Histogram) {
-        for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {
-            *mine += theirs;
-        }
-        self.total += other.total;
-        self.sum_nanos += other.sum_nanos;
-        self.max_nanos = self.max_nanos.max(other.max_nanos);
-    }
-
-    pub fn count(&self) -> u64 {
-        self.total
-    }
-
-    pub fn max(&self) -> Duration {
-        Duration::from_nanos(self.max_nanos)
-    }
-
-    pub fn mean(&self) -> Duration {
-        match self.total {
-            0 => Duration::ZERO,
-            n => Duration::from_nanos((self.sum_nanos / u128::from(n)) as u64),
-        }
-    }
-
-    /// The smallest recorded value with at least `pct` percent of the samples at or below it,
-    /// read as its bucket's upper edge (never above the true maximum). Zero when empty.
-    pub fn percentile(&self, pct: f64) -> Duration {
-        if self.total == 0 {
-            return Duration::ZERO;
-        }
-        let rank = ((pct / 100.0) * self.total as f64)
-            .ceil()
-            .clamp(1.0, self.total as f64) as u64;
-        let mut seen = 0;
-        for (index, &count) in self.counts.iter().enumerate() {
-            seen += count;
-            if seen >= rank {
-                return Duration::from_nanos(bucket_high(index).min(self.max_nanos));
-            }
-        }
-        self.max()
-    }
-}
-
-fn bucket_of(nanos: u64) -> usize {
-    let nanos = nanos.min((1 << MAX_BITS) - 1);
-    if nanos < SUB_COUNT {
-        return nanos as usize;
-    }
-    let top = 63 - nanos.leading_zeros(); // >= SUB_BITS
-    let shift = top - SUB_BITS;
-    let sub = (nanos >> shift) - SUB_COUNT;
-    (((shift + 1) as usize) << SUB_BITS) + sub as usize
-}
-
-fn bucket_low(index: usize) -> u64 {
-    let group = (index >> SUB_BITS) as u32;
-    let sub = index as u64 & (SUB_COUNT - 1);
-    match group {
-        0 => sub,
-        g => (SUB_COUNT + sub) << (g - 1),
-    }
-}
-
-fn bucket_high(index: usize) -> u64 {
-    if index + 1 == BUCKETS {
-        u64::MAX
-    } else {
-        bucket_low(index + 1) - 1
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     const LOCAL: (Ipv4Addr, u16) = (Ipv4Addr::LOCALHOST, 0);
@@ -807,86 +530,5 @@ mod tests {
                 io::ErrorKind::InvalidInput
             );
         }
-    }
-
-    #[test]
-    fn stamp_round_trips_and_truncates() {
-        let mut long = pattern(3, 20);
-        stamp(&mut long, 0x0102_0304_0506_0708);
-        assert_eq!(stamped(&long), 0x0102_0304_0506_0708);
-        assert_eq!(long[8..], pattern(3, 20)[8..]);
-        let mut short = vec![0u8; 3];
-        stamp(&mut short, 0x0102_0304);
-        assert_eq!(stamped(&short), 0x02_0304);
-    }
-
-    #[test]
-    fn buckets_are_contiguous_and_tight() {
-        assert_eq!(bucket_of(0), 0);
-        for index in 1..BUCKETS {
-            assert_eq!(
-                bucket_low(index),
-                bucket_high(index - 1) + 1,
-                "bucket {index}"
-            );
-        }
-        let mut value = 1u64;
-        while value < 1 << MAX_BITS {
-            for v in [value - 1, value, value + 1, value + value / 3] {
-                let index = bucket_of(v);
-                assert!(
-                    bucket_low(index) <= v && v <= bucket_high(index),
-                    "{v} in {index}"
-                );
-                let width = bucket_high(index) - bucket_low(index) + 1;
-                assert!(width == 1 || width * SUB_COUNT <= v, "{v}: width {width}");
-            }
-            value *= 2;
-        }
-        assert_eq!(bucket_of(u64::MAX), BUCKETS - 1);
-    }
-
-    #[test]
-    fn percentiles_of_a_known_distribution() {
-        let mut hist = Histogram::new();
-        for micros in 1..=1000 {
-            hist.record(Duration::from_micros(micros));
-        }
-        let near = |got: Duration, want_us: u64| {
-            let want = Duration::from_micros(want_us).as_nanos() as f64;
-            let got = got.as_nanos() as f64;
-            assert!(
-                got >= want && got <= want * (1.0 + 1.0 / 64.0),
-                "{got} vs {want}"
-            );
-        };
-        near(hist.percentile(50.0), 500);
-        near(hist.percentile(90.0), 900);
-        near(hist.percentile(99.0), 990);
-        assert_eq!(hist.percentile(100.0), Duration::from_micros(1000));
-        assert_eq!(hist.max(), Duration::from_micros(1000));
-        assert_eq!(hist.mean(), Duration::from_nanos(500_500));
-        assert_eq!(hist.count(), 1000);
-    }
-
-    #[test]
-    fn merge_adds_and_empty_reads_zero() {
-        let empty = Histogram::new();
-        let zero = Duration::ZERO;
-        assert_eq!(
-            (empty.percentile(99.0), empty.mean(), empty.max()),
-            (zero, zero, zero)
-        );
-        let mut fast = Histogram::new();
-        let mut slow = Histogram::new();
-        for _ in 0..99 {
-            fast.record(Duration::from_micros(10));
-        }
-        slow.record(Duration::from_secs(2));
-        fast.merge(&slow);
-        assert_eq!(fast.count(), 100);
-        assert!(fast.percentile(99.0) <= Duration::from_nanos(10_200));
-        assert_eq!(fast.percentile(99.5), Duration::from_secs(2));
-        assert_eq!(fast.max(), Duration::from_secs(2));
     }
 }

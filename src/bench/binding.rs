@@ -1,4 +1,5 @@
-//! The Python face of the load generator (`python -m ferrosock.bench` drives servers with it).
+//! `_native.load_test`: the load generator's Python face (`python -m ferrosock.bench` drives
+//! servers with it).
 
 use std::net::ToSocketAddrs;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::loadgen::{self, ConnectError, LoadConfig, Mode};
+use super::loadgen::{self, ConnectError, LoadConfig, Mode};
 use crate::{errors, runtime};
 
 fn seconds(value: f64, what: &str) -> PyResult<Duration> {
