@@ -25,11 +25,10 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::histogram::Histogram;
 use super::round_trip::{dial_tcp, dial_udp, pattern, tcp_worker, udp_worker};
+use super::window::{Tally, Window};
 
-/// Largest UDP payload that fits one IPv4 datagram.
-pub const MAX_DATAGRAM: usize = 65_507;
+pub use super::round_trip::MAX_DATAGRAM;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -208,99 +207,28 @@ pub async fn run(config: LoadConfig) -> io::Result<LoadReport> {
     while let Some(joined) = workers.join_next().await {
         total.merge(&joined.map_err(io::Error::other)?);
     }
-    Ok(total.report(config.size, config.duration))
+    Ok(report(&total, config.size, config.duration))
+}
+
+/// The report of the whole run, from every connection's tally.
+fn report(tally: &Tally, size: usize, elapsed: Duration) -> LoadReport {
+    LoadReport {
+        requests: tally.requests,
+        errors: tally.errors,
+        timeouts: tally.timeouts,
+        bytes: tally.requests * size as u64,
+        elapsed,
+        mean: tally.latency.mean(),
+        p50: tally.latency.percentile(50.0),
+        p90: tally.latency.percentile(90.0),
+        p99: tally.latency.percentile(99.0),
+        max: tally.latency.max(),
+    }
 }
 
 enum Link {
     Tcp(TcpStream),
     Udp(UdpSocket),
-}
-
-#[derive(Clone, Copy)]
-pub(super) struct Window {
-    pub(super) counted_from: Instant,
-    pub(super) end: Instant,
-    pub(super) timeout: Duration,
-}
-
-/// What one connection counted in the measured period.
-pub(super) struct Tally {
-    pub(super) requests: u64,
-    pub(super) errors: u64,
-    pub(super) timeouts: u64,
-    pub(super) latency: Histogram,
-}
-
-impl Tally {
-    pub(super) fn new() -> Self {
-        Tally {
-            requests: 0,
-            errors: 0,
-            timeouts: 0,
-            latency: Histogram::new(),
-        }
-    }
-
-    fn merge(&mut self, other: &Tally) {
-        self.requests += other.requests;
-        self.errors += other.errors;
-        self.timeouts += other.timeouts;
-        self.latency.merge(&other.latency);
-    }
-
-    fn report(&self, size: usize, elapsed: Duration) -> LoadReport {
-        LoadReport {
-            requests: self.requests,
-            errors: self.errors,
-            timeouts: self.timeouts,
-            bytes: self.requests * size as u64,
-            elapsed,
-            mean: self.latency.mean(),
-            p50: self.latency.percentile(50.0),
-            p90: self.latency.percentile(90.0),
-            p99: self.latency.percentile(99.0),
-            max: self.latency.max(),
-        }
-    }
-}
-
-/// How one request ended.
-pub(super) enum Outcome {
-    Answered,
-    Failed,
-    TimedOut,
-    /// The measured period ended first: stop without counting anything.
-    Deadline,
-}
-
-impl Window {
-    /// When a request started now must be answered by, and whether hitting that is a timeout
-    /// (rather than the end of the run).
-    pub(super) fn limit(&self, started: Instant) -> (Instant, bool) {
-        let own = started + self.timeout;
-        if own < self.end {
-            (own, true)
-        } else {
-            (self.end, false)
-        }
-    }
-
-    /// Counts one finished request if it belongs to the measured period.
-    pub(super) fn count(&self, tally: &mut Tally, started: Instant, outcome: &Outcome) {
-        let finished = Instant::now();
-        if started < self.counted_from || finished > self.end {
-            return;
-        }
-        match outcome {
-            Outcome::Answered => {
-                tally.requests += 1;
-                tally.latency.record(finished - started);
-            }
-            Outcome::Failed => tally.errors += 1,
-            Outcome::TimedOut => tally.timeouts += 1,
-            Outcome::Deadline => {}
-        }
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{sleep_until, timeout_at, Instant};
 
-use super::loadgen::{Outcome, Tally, Window, MAX_DATAGRAM};
+use super::window::{Outcome, Tally, Window};
+
+/// Largest UDP payload that fits one IPv4 datagram.
+pub const MAX_DATAGRAM: usize = 65_507;
 
 /// The sequence number stamped at the front of each request, so a late UDP reply is told apart
 /// from a corrupted one.
