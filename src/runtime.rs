@@ -1,18 +1,28 @@
-//! The one tokio runtime the native servers and clients share.
+//! ferrosock's tokio runtimes: the servers' workers and the clients' pool.
 //!
-//! Started lazily on first use, sized by `configure(workers=...)` before that (default: one
-//! worker per core). Its threads block SIGINT and SIGTERM so that signals land on Python's main
-//! thread, where the interpreter's handlers run. After `os.fork()` the child cannot use the
-//! parent's runtime (its threads do not exist there), so the first use in a child builds a fresh
-//! one and leaks the parent's copy rather than joining threads that are gone.
+//! - **Server workers** (`workers()`): one thread per worker, each running its own
+//!   current-thread runtime, the way actix-rt runs actix-web. A server's accept loop runs on
+//!   one worker and hands each accepted connection to the next worker in turn; a connection
+//!   then lives on that thread alone, so no request pays for work stealing or cross-thread
+//!   wake-ups, and a worker may keep per-thread scratch memory (its read buffer).
+//! - **Client pool** (`get()`): one multi-thread runtime for the async clients
+//!   (pyo3-async-runtimes), the load generator and the other one-shot native calls.
+//!
+//! Both start lazily on first use, each with `configure(workers=...)` threads (default: one per
+//! core). Their threads block SIGINT and SIGTERM so that signals land on Python's main thread,
+//! where the interpreter's handlers run. After `os.fork()` the child cannot use the parent's
+//! runtimes (their threads do not exist there), so the first use in a child builds fresh ones
+//! and leaks the parent's copies rather than joining threads that are gone.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use tokio::runtime::{Builder, Runtime};
+use tokio::runtime::{Builder, Handle, Runtime};
+use tokio::sync::oneshot;
 
 use crate::errors;
 
@@ -22,6 +32,7 @@ struct Shared {
 }
 
 static RUNTIME: Mutex<Option<Shared>> = Mutex::new(None);
+static WORKERS_POOL: Mutex<Option<(u32, Arc<ServerWorkers>)>> = Mutex::new(None);
 /// Worker threads for the next runtime built; 0 means one per core.
 static WORKERS: AtomicUsize = AtomicUsize::new(0);
 
@@ -30,6 +41,19 @@ fn lock() -> std::sync::MutexGuard<'static, Option<Shared>> {
     RUNTIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn lock_workers() -> std::sync::MutexGuard<'static, Option<(u32, Arc<ServerWorkers>)>> {
+    WORKERS_POOL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn configured_workers() -> usize {
+    match WORKERS.load(Ordering::Relaxed) {
+        0 => default_workers(),
+        n => n,
+    }
 }
 
 fn default_workers() -> usize {
@@ -93,11 +117,7 @@ pub fn get() -> PyResult<Arc<Runtime>> {
             std::mem::forget(stale.runtime);
         }
     }
-    let workers = match WORKERS.load(Ordering::Relaxed) {
-        0 => default_workers(),
-        n => n,
-    };
-    let runtime = Arc::new(build(workers).map_err(errors::from_io)?);
+    let runtime = Arc::new(build(configured_workers()).map_err(errors::from_io)?);
     *guard = Some(Shared {
         pid,
         runtime: runtime.clone(),
@@ -112,8 +132,7 @@ pub fn runtime_configure(workers: Option<usize>) -> PyResult<()> {
     if workers == Some(0) {
         return Err(PyValueError::new_err("workers must be at least 1"));
     }
-    let guard = lock();
-    if guard.as_ref().is_some_and(|s| s.pid == std::process::id()) {
+    if runtime_running() {
         return Err(PyRuntimeError::new_err(
             "the ferrosock runtime is already running: call configure() before starting \
              any server or client (or after runtime.shutdown())",
@@ -123,35 +142,174 @@ pub fn runtime_configure(workers: Option<usize>) -> PyResult<()> {
     Ok(())
 }
 
-/// Worker threads of the running runtime, or of the next one to start.
+/// Worker threads of the running runtimes, or of the next ones to start.
 #[pyfunction]
 pub fn runtime_workers() -> usize {
-    match WORKERS.load(Ordering::Relaxed) {
-        0 => default_workers(),
-        n => n,
+    if let Some((pid, workers)) = lock_workers().as_ref() {
+        if *pid == std::process::id() {
+            return workers.count();
+        }
     }
+    configured_workers()
 }
 
-/// Whether the runtime is running in this process.
+/// Whether either runtime is running in this process.
 #[pyfunction]
 pub fn runtime_running() -> bool {
-    lock().as_ref().is_some_and(|s| s.pid == std::process::id())
+    let pid = std::process::id();
+    lock().as_ref().is_some_and(|s| s.pid == pid)
+        || lock_workers().as_ref().is_some_and(|(p, _)| *p == pid)
 }
 
-/// Stops the runtime: tasks still running get `timeout` seconds, then are dropped.
+/// Stops both runtimes: tasks still running get `timeout` seconds, then are dropped.
 #[pyfunction]
 #[pyo3(signature = (timeout=1.0))]
 pub fn runtime_shutdown(py: Python<'_>, timeout: f64) {
+    let timeout = Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(Duration::MAX);
+    let pid = std::process::id();
     let taken = lock().take();
     if let Some(shared) = taken {
-        if shared.pid != std::process::id() {
+        if shared.pid != pid {
             std::mem::forget(shared.runtime);
-            return;
+        } else if let Ok(runtime) = Arc::try_unwrap(shared.runtime) {
+            // Servers and clients hold clones; the last owner to let go shuts it down.
+            py.detach(|| runtime.shutdown_timeout(timeout));
         }
-        // Servers hold clones; the last owner to let go shuts the runtime down.
-        if let Ok(runtime) = Arc::try_unwrap(shared.runtime) {
-            py.detach(|| runtime.shutdown_timeout(Duration::from_secs_f64(timeout.max(0.0))));
+    }
+    let taken = lock_workers().take();
+    if let Some((owner, workers)) = taken {
+        if owner != pid {
+            std::mem::forget(workers);
+        } else if let Ok(workers) = Arc::try_unwrap(workers) {
+            py.detach(|| workers.shutdown(timeout));
         }
+    }
+}
+
+/// The servers' worker threads, started if needed (and rebuilt in a forked child).
+pub fn server_workers() -> PyResult<Arc<ServerWorkers>> {
+    let mut guard = lock_workers();
+    let pid = std::process::id();
+    if let Some((owner, workers)) = guard.as_ref() {
+        if *owner == pid {
+            return Ok(workers.clone());
+        }
+        if let Some((_, stale)) = guard.take() {
+            std::mem::forget(stale);
+        }
+    }
+    let workers = Arc::new(ServerWorkers::start(configured_workers()).map_err(errors::from_io)?);
+    *guard = Some((pid, workers.clone()));
+    Ok(workers)
+}
+
+/// One worker: a thread blocked in its current-thread runtime until told to stop.
+struct Worker {
+    handle: Handle,
+    /// Sends the shutdown grace period; the thread then drops its runtime and exits.
+    stop: Mutex<Option<oneshot::Sender<Duration>>>,
+    exited: Mutex<mpsc::Receiver<()>>,
+}
+
+/// The servers' workers: one current-thread runtime per thread (see the module docs).
+///
+/// Dropping the last handle tells every worker to stop (without waiting, so it may happen on
+/// any thread); `runtime.shutdown()` also waits for them.
+pub struct ServerWorkers {
+    workers: Vec<Worker>,
+    next: AtomicUsize,
+}
+
+impl ServerWorkers {
+    fn start(count: usize) -> std::io::Result<Self> {
+        let mut workers = Vec::with_capacity(count);
+        for index in 0..count {
+            let (ready_tx, ready_rx) = mpsc::channel();
+            let (stop_tx, stop_rx) = oneshot::channel::<Duration>();
+            let (exited_tx, exited_rx) = mpsc::channel();
+            std::thread::Builder::new()
+                .name(format!("ferrosock-server-{index}"))
+                .spawn(move || {
+                    block_python_signals();
+                    let runtime = Builder::new_current_thread()
+                        .thread_name("ferrosock-server-blocking")
+                        .on_thread_start(on_worker_start)
+                        .enable_all()
+                        .build();
+                    let runtime = match runtime {
+                        Ok(runtime) => runtime,
+                        Err(err) => {
+                            let _ = ready_tx.send(Err(err));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(runtime.handle().clone()));
+                    // Only now: the thread that starts the pool may hold the GIL until then.
+                    keep_python_thread_state();
+                    // Serve whatever is spawned here until told to stop (or every handle of
+                    // the pool is gone, which drops the sender).
+                    let grace = runtime.block_on(stop_rx).unwrap_or(Duration::ZERO);
+                    runtime.shutdown_timeout(grace);
+                    let _ = exited_tx.send(());
+                })?;
+            let handle = ready_rx
+                .recv()
+                .map_err(|_| std::io::Error::other("a server worker thread failed to start"))??;
+            workers.push(Worker {
+                handle,
+                stop: Mutex::new(Some(stop_tx)),
+                exited: Mutex::new(exited_rx),
+            });
+        }
+        Ok(ServerWorkers {
+            workers,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn count(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// The next worker in turn (round robin).
+    pub fn next_worker(&self) -> &Handle {
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
+        &self.workers[index].handle
+    }
+
+    /// Runs `future` on the next worker in turn.
+    pub fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.next_worker().spawn(future)
+    }
+
+    fn signal_stop(&self, grace: Duration) {
+        for worker in &self.workers {
+            let stop = worker.stop.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(stop) = stop {
+                let _ = stop.send(grace);
+            }
+        }
+    }
+
+    /// Stops every worker, giving their tasks `grace`, and waits (a little longer) for them.
+    fn shutdown(self, grace: Duration) {
+        self.signal_stop(grace);
+        let deadline = Instant::now() + grace.saturating_add(Duration::from_millis(500));
+        for worker in &self.workers {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let exited = worker.exited.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = exited.recv_timeout(left);
+        }
+    }
+}
+
+impl Drop for ServerWorkers {
+    fn drop(&mut self) {
+        self.signal_stop(Duration::ZERO);
     }
 }
 

@@ -75,20 +75,25 @@ impl Behaviour {
                 let Some(peer_py) = peer_py else {
                     return Err(HandlerFailed);
                 };
-                // The handler runs on the worker that read the message (the fast path). One that
-                // may block (sleep, file or network I/O) asks tokio first to move this worker's
-                // other tasks elsewhere, so other connections and servers go on meanwhile; that
-                // hand-over costs several µs per message, hence opt-in.
-                let call = || python_calls::call_handler(handler, data, peer_py);
                 let reply = if *blocking {
-                    tokio::task::block_in_place(call)
+                    // A handler that may block (sleep, file or network I/O) runs on the
+                    // runtime's blocking threads, so this worker's other connections go on;
+                    // the hand-over costs a copy and two wake-ups per message, hence opt-in.
+                    let (handler, peer_py) =
+                        Python::attach(|py| (handler.clone_ref(py), peer_py.clone_ref(py)));
+                    let data = data.to_vec();
+                    tokio::task::spawn_blocking(move || {
+                        python_calls::call_handler(&handler, &data, &peer_py)
+                    })
+                    .await
+                    .map_err(|_| HandlerFailed)?
                 } else {
-                    call()
+                    // The fast path: on the worker that read the message.
+                    python_calls::call_handler(handler, data, peer_py)
                 };
-                match reply {
-                    Ok(Some(reply)) => vec![(peer, reply)],
-                    Ok(None) => Vec::new(),
-                    Err(_) => return Err(HandlerFailed),
+                match reply? {
+                    Some(reply) => vec![(peer, reply)],
+                    None => Vec::new(),
                 }
             }
         })

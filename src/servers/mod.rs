@@ -9,35 +9,41 @@
 pub mod behaviour;
 
 pub mod chat_protocol;
+mod framed;
+mod options;
 mod python_calls;
 mod stats;
+mod tcp;
+mod udp;
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
+use tokio::net::UdpSocket;
+use tokio::sync::{watch, Notify};
 
-use behaviour::{data_repr, Behaviour};
+use behaviour::Behaviour;
 use chat_protocol::{ChatLimits, ChatRooms};
+use options::{seconds, Config, KeepaliveArg, Options};
 use python_calls::PythonCalls;
-use stats::{OpenConnection, Stats};
+use stats::Stats;
 
+use crate::runtime::ServerWorkers;
 use crate::{addr, errors, runtime};
 
-/// Largest UDP payload (IPv4): what one datagram read must have room for.
-const MAX_DATAGRAM: usize = 65_507;
 /// How often `serve_forever` wakes to let Python run its signal handlers.
 const SIGNAL_SLICE: Duration = Duration::from_millis(50);
+/// How long `stop()` waits, after its grace period and closing every connection outright, for
+/// the tasks to notice before it returns anyway.
+const FORCED_CLOSE_WAIT: Duration = Duration::from_millis(500);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -45,98 +51,13 @@ enum Kind {
     Udp,
 }
 
-/// Per-server options (the keyword arguments every server takes).
-struct Options {
-    max_connections: Option<usize>,
-    idle_timeout: Option<Duration>,
-    /// How long a reply may make no progress (the peer does not read) before the connection
-    /// is closed; defaults to `idle_timeout`.
-    write_timeout: Option<Duration>,
-    /// SO_KEEPALIVE on every accepted connection (TCP), so a vanished peer is noticed.
-    keepalive: Option<Keepalive>,
-}
-
-/// TCP keepalive: first probe after `idle` of silence, then every `interval`, `retries` in all.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Keepalive {
-    idle: Duration,
-    interval: Duration,
-    retries: u32,
-}
-
-impl Keepalive {
-    /// `keepalive=True`: probes after 60 s of silence, every 10 s, 5 of them, so a vanished
-    /// peer is noticed within about 2 minutes instead of never (Linux's own defaults, 7200 s
-    /// then 9 x 75 s, would take over 2 hours). An idle live peer costs one tiny packet a
-    /// minute, answered by its kernel.
-    const DEFAULT: Keepalive = Keepalive {
-        idle: Duration::from_secs(60),
-        interval: Duration::from_secs(10),
-        retries: 5,
-    };
-
-    fn apply(&self, stream: &TcpStream) -> std::io::Result<()> {
-        let params = socket2::TcpKeepalive::new()
-            .with_time(self.idle)
-            .with_interval(self.interval)
-            .with_retries(self.retries);
-        socket2::SockRef::from(stream).set_tcp_keepalive(&params)
-    }
-}
-
-/// What `keepalive=` accepts: True/False, idle seconds, or (idle, interval, count).
-#[derive(FromPyObject)]
-enum KeepaliveArg {
-    Flag(bool),
-    Seconds(f64),
-    Full((f64, f64, u32)),
-}
-
-impl KeepaliveArg {
-    /// Whole seconds (what TCP_KEEPIDLE/TCP_KEEPINTVL take), at least 1.
-    fn whole_seconds(value: f64, what: &str) -> PyResult<Duration> {
-        if !(value.is_finite() && value >= 1.0 && value <= f64::from(i32::MAX)) {
-            return Err(PyValueError::new_err(format!(
-                "keepalive {what} must be a number of seconds from 1 up"
-            )));
-        }
-        Ok(Duration::from_secs(value.round() as u64))
-    }
-
-    fn resolve(arg: Option<KeepaliveArg>) -> PyResult<Option<Keepalive>> {
-        Ok(match arg {
-            None | Some(KeepaliveArg::Flag(false)) => None,
-            Some(KeepaliveArg::Flag(true)) => Some(Keepalive::DEFAULT),
-            Some(KeepaliveArg::Seconds(idle)) => {
-                let idle = Self::whole_seconds(idle, "idle time")?;
-                Some(Keepalive {
-                    idle,
-                    interval: idle.min(Keepalive::DEFAULT.interval),
-                    retries: Keepalive::DEFAULT.retries,
-                })
-            }
-            Some(KeepaliveArg::Full((idle, interval, retries))) => {
-                if !(1..=127).contains(&retries) {
-                    return Err(PyValueError::new_err(
-                        "keepalive count must be from 1 to 127",
-                    ));
-                }
-                Some(Keepalive {
-                    idle: Self::whole_seconds(idle, "idle time")?,
-                    interval: Self::whole_seconds(interval, "interval")?,
-                    retries,
-                })
-            }
-        })
-    }
-}
-
 enum Phase {
     /// Bound, not serving yet: the socket waits here.
     Bound(Socket),
     Running {
         shutdown: watch::Sender<bool>,
-        task: tokio::task::JoinHandle<()>,
+        /// Keeps the workers running while this server is.
+        _workers: Arc<ServerWorkers>,
     },
     Stopped,
 }
@@ -148,54 +69,107 @@ struct Shared {
     log: Option<Arc<Py<PyAny>>>,
     python: Option<PythonCalls>,
     open: Mutex<OpenSockets>,
+    /// Connection tasks handed to a worker and not finished yet.
+    live: AtomicUsize,
+    /// Signalled when `live` drops to zero.
+    all_closed: Notify,
 }
 
 /// The descriptors of the open connections, so `stop()` can end their reads.
 ///
-/// Stopping shuts each connection's read side: a task waiting in `read` sees end-of-stream
+/// Stopping shuts each connection's read side: a task waiting for data sees end-of-stream
 /// and closes, while a reply being written still completes. This costs nothing per message,
-/// where a per-read wait on a stop signal would.
+/// where a per-read wait on a stop signal would; per connection, one entry of a set.
 #[derive(Default)]
 struct OpenSockets {
-    fds: HashMap<u64, RawFd>,
-    next: u64,
-    closing: bool,
+    fds: HashSet<RawFd>,
+    /// Set by `close_connections`: a connection registering later is shut at once.
+    closing: Option<i32>,
 }
 
 /// Keeps a connection in `OpenSockets` for its lifetime (dropped before its stream).
 struct Registered<'a> {
     shared: &'a Shared,
-    id: u64,
+    fd: RawFd,
 }
 
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
-        self.shared.open_sockets().fds.remove(&self.id);
+        self.shared.open_sockets().fds.remove(&self.fd);
+    }
+}
+
+/// Counts a connection task in `Shared::live` from accept to its end.
+struct Live(Arc<Shared>);
+
+impl Live {
+    fn new(shared: &Arc<Shared>) -> Self {
+        shared.live.fetch_add(1, Ordering::AcqRel);
+        Live(shared.clone())
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if self.0.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // notify_one keeps a permit, so a waiter arriving just after this still wakes.
+            self.0.all_closed.notify_one();
+        }
     }
 }
 
 impl Shared {
+    fn new(behaviour: Behaviour, options: Options, log: Option<Arc<Py<PyAny>>>) -> Self {
+        Shared {
+            behaviour,
+            stats: Stats::default(),
+            options,
+            log,
+            python: None,
+            open: Mutex::new(OpenSockets::default()),
+            live: AtomicUsize::new(0),
+            all_closed: Notify::new(),
+        }
+    }
+
+    #[cfg(test)]
+    fn for_tests(behaviour: Behaviour) -> Self {
+        let options = Options {
+            max_connections: None,
+            idle_timeout: None,
+            write_timeout: None,
+            keepalive: None,
+        };
+        Shared::new(behaviour, options, None)
+    }
+
     fn open_sockets(&self) -> std::sync::MutexGuard<'_, OpenSockets> {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn register(&self, fd: RawFd) -> Registered<'_> {
         let mut open = self.open_sockets();
-        let id = open.next;
-        open.next += 1;
-        open.fds.insert(id, fd);
-        if open.closing {
-            let _ = crate::fd::shutdown(fd, libc::SHUT_RD);
+        open.fds.insert(fd);
+        if let Some(how) = open.closing {
+            let _ = crate::fd::shutdown(fd, how);
         }
-        Registered { shared: self, id }
+        Registered { shared: self, fd }
     }
 
-    /// Ends every connection's reads (see `OpenSockets`).
-    fn close_connections(&self) {
+    /// `shutdown(how)` on every connection: SHUT_RD ends their reads (see `OpenSockets`),
+    /// SHUT_RDWR also fails the writes of peers that would not take them.
+    fn close_connections(&self, how: i32) {
         let mut open = self.open_sockets();
-        open.closing = true;
-        for &fd in open.fds.values() {
-            let _ = crate::fd::shutdown(fd, libc::SHUT_RD);
+        open.closing = Some(how);
+        for &fd in &open.fds {
+            let _ = crate::fd::shutdown(fd, how);
+        }
+    }
+
+    /// Until every connection task handed out has finished.
+    async fn wait_all_closed(&self) {
+        while self.live.load(Ordering::Acquire) > 0 {
+            self.all_closed.notified().await;
         }
     }
 
@@ -287,21 +261,19 @@ impl Server {
             .then(|| PythonCalls::start(behaviour.name()))
             .transpose()
             .map_err(errors::from_io)?;
+        let options = Options {
+            max_connections: config.max_connections,
+            idle_timeout: config.idle_timeout,
+            write_timeout: config.write_timeout.or(config.idle_timeout),
+            keepalive: config.keepalive,
+        };
+        let log = config.log.as_ref().map(|l| Arc::new(l.clone_ref(py)));
         Ok(Server {
             kind,
             local,
             shared: Arc::new(Shared {
-                behaviour,
-                stats: Stats::default(),
-                options: Options {
-                    max_connections: config.max_connections,
-                    idle_timeout: config.idle_timeout,
-                    write_timeout: config.write_timeout.or(config.idle_timeout),
-                    keepalive: config.keepalive,
-                },
-                log: config.log.as_ref().map(|l| Arc::new(l.clone_ref(py))),
                 python,
-                open: Mutex::new(OpenSockets::default()),
+                ..Shared::new(behaviour, options, log)
             }),
             phase: Mutex::new(Phase::Bound(socket)),
             finished: Arc::new((Mutex::new(false), Condvar::new())),
@@ -317,31 +289,19 @@ impl Server {
         finished.1.notify_all();
     }
 
+    /// Waits up to `limit` for the serving task to finish; whether it has.
+    fn wait_finished(finished: &(Mutex<bool>, Condvar), limit: Duration) -> bool {
+        let guard = finished.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (guard, _) = finished
+            .1
+            .wait_timeout_while(guard, limit, |done| !*done)
+            .unwrap_or_else(|p| p.into_inner());
+        *guard
+    }
+
     fn is_finished(&self) -> bool {
         *self.finished.0.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// The keyword options shared by every server constructor.
-struct Config {
-    reuse_address: bool,
-    backlog: i32,
-    max_connections: Option<usize>,
-    idle_timeout: Option<Duration>,
-    write_timeout: Option<Duration>,
-    keepalive: Option<Keepalive>,
-    log: Option<Py<PyAny>>,
-}
-
-fn seconds(value: Option<f64>, what: &str) -> PyResult<Option<Duration>> {
-    value
-        .map(|v| {
-            Duration::try_from_secs_f64(v)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| PyValueError::new_err(format!("{what} must be a positive number")))
-        })
-        .transpose()
 }
 
 fn callable_handler(py: Python<'_>, handler: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
@@ -486,7 +446,7 @@ impl Server {
 
     /// Serve in the background; returns at once.
     fn start(&self, py: Python<'_>) -> PyResult<()> {
-        let rt = runtime::get()?;
+        let workers = runtime::server_workers()?;
         let mut phase = self.phase();
         let socket = match std::mem::replace(&mut *phase, Phase::Stopped) {
             Phase::Bound(socket) => socket,
@@ -503,25 +463,30 @@ impl Server {
         let (shutdown, stop_rx) = watch::channel(false);
         let shared = self.shared.clone();
         let finished = self.finished.clone();
-        let _enter = rt.enter();
-        let task = match self.kind {
+        // The accept loop (or the UDP loop) runs on the next worker in turn.
+        match self.kind {
             Kind::Tcp => {
-                let listener = TcpListener::from_std(socket.into()).map_err(errors::from_io)?;
-                rt.spawn(async move {
-                    serve_tcp(listener, shared, stop_rx).await;
+                let handed_out = workers.clone();
+                workers.spawn(async move {
+                    tcp::serve_tcp(socket, shared, handed_out, stop_rx).await;
                     Server::mark_finished(&finished);
-                })
+                });
             }
             Kind::Udp => {
-                let udp = UdpSocket::from_std(socket.into()).map_err(errors::from_io)?;
-                rt.spawn(async move {
-                    serve_udp(udp, shared, stop_rx).await;
+                let std_socket: std::net::UdpSocket = socket.into();
+                workers.spawn(async move {
+                    if let Ok(udp) = UdpSocket::from_std(std_socket) {
+                        udp::serve_udp(udp, shared, stop_rx).await;
+                    }
                     Server::mark_finished(&finished);
-                })
+                });
             }
-        };
+        }
         self.shared.stats.started();
-        *phase = Phase::Running { shutdown, task };
+        *phase = Phase::Running {
+            shutdown,
+            _workers: workers,
+        };
         let _ = py;
         Ok(())
     }
@@ -532,25 +497,22 @@ impl Server {
         let grace = Duration::try_from_secs_f64(timeout.max(0.0))
             .map_err(|_| PyValueError::new_err("timeout must be a number of seconds"))?;
         let previous = std::mem::replace(&mut *self.phase(), Phase::Stopped);
-        let Phase::Running { shutdown, task } = previous else {
+        let Phase::Running { shutdown, _workers } = previous else {
             // Never started: closing the bound socket is all there is to do.
             Server::mark_finished(&self.finished);
             return Ok(());
         };
         let _ = shutdown.send(true);
-        let rt = runtime::get()?;
-        let began = std::time::Instant::now();
+        let began = Instant::now();
         let shared = &self.shared;
+        let finished = &self.finished;
         py.detach(|| {
-            rt.block_on(async {
-                let abort = task.abort_handle();
-                if tokio::time::timeout(grace + Duration::from_millis(100), task)
-                    .await
-                    .is_err()
-                {
-                    abort.abort();
-                }
-            });
+            if !Server::wait_finished(finished, grace + Duration::from_millis(100)) {
+                // Grace is over: close every connection outright, so a reply the peer will
+                // not read fails now instead of holding the server.
+                shared.close_connections(libc::SHUT_RDWR);
+                Server::wait_finished(finished, FORCED_CLOSE_WAIT);
+            }
             // Every connection is done, so no more lines come: let the log thread write the
             // ones queued (each answered request's line was queued before its reply was sent).
             if let Some(python) = &shared.python {
@@ -559,6 +521,7 @@ impl Server {
             }
         });
         Server::mark_finished(&self.finished);
+        drop(_workers);
         Ok(())
     }
 
@@ -569,14 +532,7 @@ impl Server {
         }
         loop {
             let finished = self.finished.clone();
-            let done = py.detach(move || {
-                let guard = finished.0.lock().unwrap_or_else(|p| p.into_inner());
-                let (guard, _) = finished
-                    .1
-                    .wait_timeout_while(guard, SIGNAL_SLICE, |done| !*done)
-                    .unwrap_or_else(|p| p.into_inner());
-                *guard
-            });
+            let done = py.detach(move || Server::wait_finished(&finished, SIGNAL_SLICE));
             if done {
                 return Ok(());
             }
@@ -589,373 +545,5 @@ impl Server {
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         self.shared.stats.to_dict(py)
-    }
-}
-
-async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let limit = shared
-        .options
-        .max_connections
-        .map(|n| Arc::new(Semaphore::new(n)));
-    let mut connections = JoinSet::new();
-    loop {
-        let permit = match &limit {
-            Some(limit) => tokio::select! {
-                permit = limit.clone().acquire_owned() => permit.ok(),
-                _ = stop.changed() => break,
-            },
-            None => None,
-        };
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = stop.changed() => break,
-            // Reap finished connection tasks so the set does not grow without bound.
-            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let shared = shared.clone();
-                connections.spawn(async move {
-                    let _permit = permit;
-                    serve_connection(stream, peer, shared).await;
-                });
-            }
-            Err(_) => {
-                shared.stats.error();
-                // EMFILE and friends: back off briefly instead of spinning.
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
-    drop(listener);
-    // In-flight replies finish; connections waiting in a read see end-of-stream and close.
-    shared.close_connections();
-    while connections.join_next().await.is_some() {}
-}
-
-async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
-    let _open = OpenConnection::new(&shared.stats);
-    let _registered = shared.register(stream.as_raw_fd());
-    let _ = stream.set_nodelay(true);
-    if let Some(keepalive) = &shared.options.keepalive {
-        let _ = keepalive.apply(&stream);
-    }
-    let write_timeout = shared.options.write_timeout;
-    if let Some(stalled) = write_timeout {
-        // Replies already in the kernel's send buffer count too: a peer that stops reading
-        // (zero window) or vanishes leaves them unacknowledged, and the kernel then ends the
-        // connection after `stalled`, waking the task wherever it waits.
-        let _ = socket2::SockRef::from(&stream).set_tcp_user_timeout(Some(stalled));
-    }
-    let peer_py = matches!(
-        shared.behaviour,
-        Behaviour::Python { .. } | Behaviour::Framed { .. }
-    )
-    .then(|| Python::attach(|py| peer_tuple(py, peer)));
-    if let Behaviour::Framed {
-        header, max_size, ..
-    } = shared.behaviour
-    {
-        return serve_frames(stream, peer, &shared, header, max_size, peer_py).await;
-    }
-    // An idle connection holds no read buffer: it is allocated when the peer first sends, so
-    // thousands of idle clients cost a few KiB each.
-    let first_data = async {
-        match shared.options.idle_timeout {
-            Some(idle) => tokio::time::timeout(idle, stream.readable()).await.ok(),
-            None => Some(stream.readable().await),
-        }
-    };
-    if !matches!(first_data.await, Some(Ok(()))) {
-        return;
-    }
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match read_within(&mut stream, &mut buf, shared.options.idle_timeout).await {
-            Some(Ok(0)) | None => return,
-            Some(Ok(n)) => n,
-            Some(Err(_)) => {
-                shared.stats.error();
-                return;
-            }
-        };
-        let data = &buf[..n];
-        shared.stats.received(n);
-        shared.log(|| format!("{peer}: {}", data_repr(data)));
-        // Echo and reply answer from what they have; only a Python handler builds a reply.
-        let written = match &shared.behaviour {
-            Behaviour::Echo => write_all(&mut stream, data, write_timeout).await.map(|_| n),
-            Behaviour::Reply(reply) => write_all(&mut stream, reply, write_timeout)
-                .await
-                .map(|_| reply.len()),
-            behaviour => {
-                let replies = match behaviour.respond(data, peer, peer_py.as_ref()).await {
-                    Ok(replies) => replies,
-                    Err(_) => {
-                        shared.stats.error();
-                        return;
-                    }
-                };
-                let mut total = Ok(0);
-                for (_, reply) in replies {
-                    total = write_all(&mut stream, &reply, write_timeout)
-                        .await
-                        .map(|_| reply.len());
-                    if total.is_err() {
-                        break;
-                    }
-                }
-                total
-            }
-        };
-        match written {
-            Ok(sent) => shared.stats.sent(sent),
-            Err(_) => {
-                shared.stats.error();
-                return;
-            }
-        }
-    }
-}
-
-/// `write_all`, closing on a peer that stops reading: each `write` returns as soon as the
-/// kernel takes some bytes, so bounding each one by `stalled` means "no progress for that
-/// long", and a large reply to a slow but reading peer still completes.
-async fn write_all(
-    stream: &mut TcpStream,
-    mut data: &[u8],
-    stalled: Option<Duration>,
-) -> std::io::Result<()> {
-    let Some(stalled) = stalled else {
-        return stream.write_all(data).await;
-    };
-    while !data.is_empty() {
-        match tokio::time::timeout(stalled, stream.write(data)).await {
-            Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(Ok(n)) => data = &data[n..],
-            Ok(Err(err)) => return Err(err),
-            Err(_) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "the peer stopped reading",
-                ))
-            }
-        }
-    }
-    Ok(())
-}
-
-/// One read, bounded by the idle timeout if there is one (None: it passed).
-async fn read_within(
-    stream: &mut TcpStream,
-    buf: &mut [u8],
-    idle: Option<Duration>,
-) -> Option<std::io::Result<usize>> {
-    match idle {
-        Some(idle) => tokio::time::timeout(idle, stream.read(buf)).await.ok(),
-        None => Some(stream.read(buf).await),
-    }
-}
-
-async fn serve_udp(socket: UdpSocket, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let mut buf = vec![0u8; MAX_DATAGRAM + 1];
-    // One stop future for the whole loop: it registers its waker once, not per datagram.
-    let stopped = stop.changed();
-    tokio::pin!(stopped);
-    loop {
-        // Datagram first: under load it is ready and the stop future is not polled at all.
-        let received = tokio::select! {
-            biased;
-            received = socket.recv_from(&mut buf) => received,
-            _ = &mut stopped => return,
-        };
-        let (n, peer) = match received {
-            Ok(received) => received,
-            Err(_) => {
-                // ICMP errors from earlier sends (ECONNREFUSED) land here: not fatal.
-                shared.stats.error();
-                continue;
-            }
-        };
-        let data = &buf[..n];
-        shared.stats.received(n);
-        shared.log(|| match shared.behaviour {
-            Behaviour::Time => format!(
-                "{peer} asks for {}",
-                behaviour::str_repr(if data.is_empty() {
-                    behaviour::DEFAULT_TIME_FORMAT.as_bytes()
-                } else {
-                    data
-                })
-            ),
-            Behaviour::Chat(_) => format!("{peer}: {}", behaviour::str_repr(data)),
-            _ => format!("{peer}: {}", data_repr(data)),
-        });
-        let peer_py = matches!(shared.behaviour, Behaviour::Python { .. })
-            .then(|| Python::attach(|py| peer_tuple(py, peer)));
-        let Ok(replies) = shared.behaviour.respond(data, peer, peer_py.as_ref()).await else {
-            shared.stats.error();
-            continue;
-        };
-        for (to, reply) in replies {
-            match socket.send_to(&reply, to).await {
-                Ok(_) => shared.stats.sent(reply.len()),
-                Err(_) => shared.stats.error(),
-            }
-        }
-    }
-}
-
-/// A framed connection: read whole messages (header, then body), answer each one framed.
-async fn serve_frames(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    shared: &Shared,
-    header: crate::framing::Header,
-    max_size: u64,
-    peer_py: Option<Py<PyAny>>,
-) {
-    let write_timeout = shared.options.write_timeout;
-    let mut head = [0u8; 8];
-    loop {
-        let head = &mut head[..header.size()];
-        let read = async {
-            let first = stream.read(&mut head[..1]).await?;
-            if first == 0 {
-                return Ok(false);
-            }
-            stream.read_exact(&mut head[1..]).await?;
-            Ok::<_, std::io::Error>(true)
-        };
-        let read = async {
-            match shared.options.idle_timeout {
-                Some(idle) => tokio::time::timeout(idle, read).await.ok(),
-                None => Some(read.await),
-            }
-        };
-        match read.await {
-            Some(Ok(true)) => {}
-            Some(Ok(false)) | None => return,
-            Some(Err(_)) => {
-                shared.stats.error();
-                return;
-            }
-        }
-        let len = header.decode(head);
-        if len > max_size {
-            // The stream is out of step after this: say why, then close.
-            shared.stats.error();
-            let why = format!("error: frame of {len} bytes is over the limit of {max_size}");
-            let _ = write_frame(&mut stream, header, why.as_bytes(), write_timeout).await;
-            return;
-        }
-        // max_size is the caller's choice: a length the allocator cannot give is an error for
-        // this connection, never an abort of the process.
-        let mut body = Vec::new();
-        let reserved = usize::try_from(len)
-            .ok()
-            .filter(|&len| body.try_reserve_exact(len).is_ok());
-        let Some(len) = reserved else {
-            shared.stats.error();
-            let why = format!("error: cannot allocate a frame of {len} bytes");
-            let _ = write_frame(&mut stream, header, why.as_bytes(), write_timeout).await;
-            return;
-        };
-        // Read into the reserved capacity: memory is touched only as the body arrives. A peer
-        // that goes silent mid-body is closed like an idle one: idle_timeout bounds each read.
-        while body.len() < len {
-            let left = (len - body.len()) as u64;
-            let mut limited = (&mut stream).take(left);
-            let read = limited.read_buf(&mut body);
-            let read = match shared.options.idle_timeout {
-                Some(idle) => tokio::time::timeout(idle, read).await.ok(),
-                None => Some(read.await),
-            };
-            match read {
-                Some(Ok(n)) if n > 0 => {}
-                Some(Ok(_)) | Some(Err(_)) => {
-                    shared.stats.error();
-                    return;
-                }
-                None => return,
-            }
-        }
-        shared.stats.received(body.len() + head.len());
-        shared.log(|| format!("{peer}: {}", data_repr(&body)));
-        let replies = match shared
-            .behaviour
-            .respond(&body, peer, peer_py.as_ref())
-            .await
-        {
-            Ok(replies) => replies,
-            Err(_) => {
-                shared.stats.error();
-                return;
-            }
-        };
-        for (_, reply) in replies {
-            match write_frame(&mut stream, header, &reply, write_timeout).await {
-                Ok(n) => shared.stats.sent(n),
-                Err(_) => {
-                    shared.stats.error();
-                    return;
-                }
-            }
-        }
-    }
-}
-
-async fn write_frame(
-    stream: &mut TcpStream,
-    header: crate::framing::Header,
-    body: &[u8],
-    stalled: Option<Duration>,
-) -> std::io::Result<usize> {
-    let (head, head_len) = header.encode(body.len()).ok_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "reply too large for the header",
-        )
-    })?;
-    let mut frame = Vec::with_capacity(head_len + body.len());
-    frame.extend_from_slice(&head[..head_len]);
-    frame.extend_from_slice(body);
-    write_all(stream, &frame, stalled).await?;
-    Ok(frame.len())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keepalive_arguments_resolve_to_the_documented_values() {
-        assert_eq!(KeepaliveArg::resolve(None).ok(), Some(None));
-        assert_eq!(
-            KeepaliveArg::resolve(Some(KeepaliveArg::Flag(false))).ok(),
-            Some(None)
-        );
-        assert_eq!(
-            KeepaliveArg::resolve(Some(KeepaliveArg::Flag(true))).ok(),
-            Some(Some(Keepalive::DEFAULT))
-        );
-        let short = KeepaliveArg::resolve(Some(KeepaliveArg::Seconds(3.0))).ok();
-        assert_eq!(
-            short,
-            Some(Some(Keepalive {
-                idle: Duration::from_secs(3),
-                interval: Duration::from_secs(3),
-                retries: 5,
-            }))
-        );
-        let full = KeepaliveArg::resolve(Some(KeepaliveArg::Full((1.0, 2.0, 3)))).ok();
-        assert_eq!(
-            full,
-            Some(Some(Keepalive {
-                idle: Duration::from_secs(1),
-                interval: Duration::from_secs(2),
-                retries: 3,
-            }))
-        );
     }
 }

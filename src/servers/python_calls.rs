@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
+use super::behaviour::HandlerFailed;
+
 /// The most lines written under one GIL acquisition, so the main thread still gets its turn.
 const BATCH: usize = 64;
 
@@ -98,16 +100,49 @@ pub fn call_handler(
     handler: &Py<PyAny>,
     data: &[u8],
     peer: &Py<PyAny>,
-) -> Result<Option<Vec<u8>>, String> {
+) -> Result<Option<Vec<u8>>, HandlerFailed> {
+    call_with_reply(handler, data, peer, <[u8]>::to_vec)
+}
+
+/// `handler(data, peer)`, then `on_reply(reply)` on the returned bytes while the GIL is still
+/// held, so the reply can be written from the handler's own object without a copy. Ok(None):
+/// the handler returned None; Err: it raised or returned something else (logged).
+pub fn call_with_reply<R>(
+    handler: &Py<PyAny>,
+    data: &[u8],
+    peer: &Py<PyAny>,
+    on_reply: impl FnOnce(&[u8]) -> R,
+) -> Result<Option<R>, HandlerFailed> {
     Python::attach(|py| {
-        let result = handler
-            .call1(py, (PyBytes::new(py, data), peer.clone_ref(py)))
-            .map_err(|err| describe(py, err, handler))
-            .and_then(|out| reply_bytes(py, out.bind(py), handler));
-        if let Err(message) = &result {
-            log_error(py, message);
+        // One copy in: the bytes object the handler receives (it may keep it).
+        let out = match handler.call1(py, (PyBytes::new(py, data), peer.clone_ref(py))) {
+            Ok(out) => out,
+            Err(err) => {
+                describe(py, err, handler);
+                return Err(HandlerFailed);
+            }
+        };
+        let out = out.bind(py);
+        if out.is_none() {
+            return Ok(None);
         }
-        result
+        if let Ok(bytes) = out.cast::<PyBytes>() {
+            return Ok(Some(on_reply(bytes.as_bytes())));
+        }
+        if !out.is_instance_of::<PyString>() {
+            if let Ok(held) = crate::args::HeldBuffer::readable(out) {
+                return Ok(Some(on_reply(held.as_slice())));
+            }
+        }
+        log_error(
+            py,
+            &format!(
+                "{} returned {}, expected bytes or None",
+                handler_name(py, handler),
+                crate::args::type_name(out)
+            ),
+        );
+        Err(HandlerFailed)
     })
 }
 
@@ -139,32 +174,7 @@ fn handler_name(py: Python<'_>, handler: &Py<PyAny>) -> String {
         .map_or_else(|_| "handler".to_owned(), |r| r.to_string())
 }
 
-/// What the handler returned, as bytes to send: None sends nothing; anything but bytes-like is
-/// the handler's bug, reported and the connection closed.
-fn reply_bytes(
-    py: Python<'_>,
-    out: &Bound<'_, PyAny>,
-    handler: &Py<PyAny>,
-) -> Result<Option<Vec<u8>>, String> {
-    if out.is_none() {
-        return Ok(None);
-    }
-    if let Ok(bytes) = out.cast::<PyBytes>() {
-        return Ok(Some(bytes.as_bytes().to_vec()));
-    }
-    if !out.is_instance_of::<PyString>() {
-        if let Ok(held) = crate::args::HeldBuffer::readable(out) {
-            return Ok(Some(held.as_slice().to_vec()));
-        }
-    }
-    Err(format!(
-        "{} returned {}, expected bytes or None",
-        handler_name(py, handler),
-        crate::args::type_name(out)
-    ))
-}
-
-fn describe(py: Python<'_>, err: PyErr, handler: &Py<PyAny>) -> String {
+fn describe(py: Python<'_>, err: PyErr, handler: &Py<PyAny>) {
     let text = format!("{} raised {}", handler_name(py, handler), err);
     // Keep the traceback in the log record: it is the handler author's main clue.
     let _ = py
@@ -173,15 +183,11 @@ fn describe(py: Python<'_>, err: PyErr, handler: &Py<PyAny>) -> String {
         .and_then(|logger| {
             let kwargs = pyo3::types::PyDict::new(py);
             kwargs.set_item("exc_info", err.value(py))?;
-            logger.call_method("error", ("%s", text.clone()), Some(&kwargs))
+            logger.call_method("error", ("%s", text), Some(&kwargs))
         });
-    format!("logged: {text}")
 }
 
 fn log_error(py: Python<'_>, message: &str) {
-    if message.starts_with("logged: ") {
-        return;
-    }
     let _ = py
         .import("logging")
         .and_then(|logging| logging.call_method1("getLogger", ("ferrosock.servers",)))

@@ -34,6 +34,12 @@ impl Stats {
         self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
+    /// Takes back a reply counted by `sent` whose write then failed.
+    pub fn unsent(&self, bytes: usize) {
+        self.messages_out.fetch_sub(1, Ordering::Relaxed);
+        self.bytes_out.fetch_sub(bytes as u64, Ordering::Relaxed);
+    }
+
     pub fn error(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
     }

@@ -1,0 +1,484 @@
+//! The TCP loops: an accept loop handing connections to the workers, and one small task per
+//! connection.
+//!
+//! A connection waits for readiness (`readable()`), then reads into its worker's scratch
+//! buffer and answers from there with `try_write`, all without an `.await` in between; only a
+//! reply the kernel did not take at once is copied into a per-connection `Vec`, freed once
+//! flushed. So an idle connection holds no buffer: its task is the socket, a few counters'
+//! guards and the wait itself (`idle_future_size` checks it stays small). Framed
+//! connections and blocking handlers, rarer and bigger, are boxed off the idle path.
+
+use std::cell::Cell;
+use std::future::{poll_fn, Future};
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use socket2::{SockAddr, Socket};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+
+use super::behaviour::HandlerFailed;
+use super::behaviour::{data_repr, Behaviour};
+use super::python_calls;
+use super::stats::OpenConnection;
+use super::{framed, peer_tuple, Live, Shared};
+use crate::runtime::ServerWorkers;
+
+/// Each worker's read buffer: as large as uvloop's, so a 100 KiB message reaches a handler in
+/// one call when the kernel has it all.
+const SCRATCH: usize = 256 * 1024;
+
+thread_local! {
+    /// The worker's read buffer, lent to one connection at a time between two `.await`s.
+    static SCRATCH_BUFFER: Cell<Option<Box<[u8]>>> = const { Cell::new(None) };
+}
+
+/// Connections open on this worker, and the most since memory was last handed back.
+#[derive(Default)]
+struct WorkerLoad {
+    open: usize,
+    peak: usize,
+}
+
+thread_local! {
+    static WORKER_LOAD: Cell<WorkerLoad> = const { Cell::new(WorkerLoad { open: 0, peak: 0 }) };
+}
+
+/// Below this many connections at its peak, a worker does not bother returning memory.
+const TRIM_AFTER_PEAK: usize = 1024;
+
+/// Counts a connection on its worker; when most of a large crowd has gone, hands the freed
+/// heap pages back to the system (glibc keeps them otherwise), so the server's resident
+/// memory returns to about where it was before the crowd came.
+struct OnWorker;
+
+impl OnWorker {
+    fn new() -> Self {
+        let mut load = WORKER_LOAD.take();
+        load.open += 1;
+        load.peak = load.peak.max(load.open);
+        WORKER_LOAD.set(load);
+        OnWorker
+    }
+}
+
+impl Drop for OnWorker {
+    fn drop(&mut self) {
+        let mut load = WORKER_LOAD.take();
+        load.open = load.open.saturating_sub(1);
+        if load.peak >= TRIM_AFTER_PEAK && load.open <= load.peak / 4 {
+            load.peak = load.open;
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
+            // SAFETY: malloc_trim only releases free memory of the allocator's arenas.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        }
+        WORKER_LOAD.set(load);
+    }
+}
+
+/// Runs `f` with this thread's scratch buffer (a fresh one if it is already lent out, which
+/// only a handler re-entering the worker could cause).
+fn with_scratch<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    let mut buf = SCRATCH_BUFFER
+        .take()
+        .unwrap_or_else(|| vec![0u8; SCRATCH].into_boxed_slice());
+    let out = f(&mut buf);
+    SCRATCH_BUFFER.set(Some(buf));
+    out
+}
+
+/// Accepts until stopped, handing each connection to the next worker in turn.
+pub async fn serve_tcp(
+    listener: Socket,
+    shared: Arc<Shared>,
+    workers: Arc<ServerWorkers>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let limit = shared
+        .options
+        .max_connections
+        .map(|n| Arc::new(Semaphore::new(n)));
+    // SAFETY: the AsyncFd owns the listening socket, whose descriptor stays open and the same
+    // for as long as it does.
+    let listener = match unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE) } {
+        Ok(listener) => listener,
+        Err(_) => {
+            shared.stats.error();
+            return;
+        }
+    };
+    loop {
+        let permit = match &limit {
+            Some(limit) => tokio::select! {
+                permit = limit.clone().acquire_owned() => permit.ok(),
+                _ = stop.changed() => break,
+            },
+            None => None,
+        };
+        let accepted = tokio::select! {
+            accepted = accept(&listener) => accepted,
+            _ = stop.changed() => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let live = Live::new(&shared);
+                let shared = shared.clone();
+                workers.spawn(async move {
+                    let _live = live;
+                    let _permit: Option<OwnedSemaphorePermit> = permit;
+                    // Registered with this worker's reactor, where it will live.
+                    if let Ok(stream) = TcpStream::from_std(stream) {
+                        serve_connection(stream, peer, &shared).await;
+                    }
+                });
+            }
+            Err(_) => {
+                shared.stats.error();
+                // EMFILE and friends: back off briefly instead of spinning.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    drop(listener);
+    // In-flight replies finish; connections waiting in a read see end-of-stream and close.
+    shared.close_connections(libc::SHUT_RD);
+    shared.wait_all_closed().await;
+}
+
+/// One `accept4` when the listener is ready: the socket comes out non-blocking and unregistered,
+/// for the worker that will serve it to register.
+async fn accept(listener: &AsyncFd<Socket>) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+    loop {
+        let mut ready = listener.readable().await?;
+        let accepted = ready.try_io(|listener| {
+            let fd = listener.get_ref().as_raw_fd();
+            // SAFETY: accept4 writes at most `len` bytes of address into socket2's storage and
+            // returns a new descriptor we then own.
+            unsafe {
+                SockAddr::try_init(|storage, len| {
+                    match libc::accept4(
+                        fd,
+                        storage.cast(),
+                        len,
+                        libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                    ) {
+                        -1 => Err(io::Error::last_os_error()),
+                        fd => Ok(OwnedFd::from_raw_fd(fd)),
+                    }
+                })
+            }
+        });
+        match accepted {
+            Ok(Ok((fd, peer))) => {
+                let peer = peer
+                    .as_socket()
+                    .ok_or_else(|| io::Error::other("not an IP peer"))?;
+                return Ok((std::net::TcpStream::from(fd), peer));
+            }
+            Ok(Err(err)) => return Err(err),
+            Err(_would_block) => continue,
+        }
+    }
+}
+
+/// What one read-and-answer step left to do.
+enum Step {
+    /// Answered in full (or nothing to answer): wait for the next message.
+    Done,
+    /// The kernel did not take all of the reply: flush `pending[sent..]`, then count `total`.
+    Pending { pending: Vec<u8>, total: usize },
+    /// No data yet after all (spurious readiness).
+    WouldBlock,
+    /// The peer closed, or the connection must close (error already counted).
+    Close,
+}
+
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
+    let _open = OpenConnection::new(&shared.stats);
+    let _on_worker = OnWorker::new();
+    let _registered = shared.register(stream.as_raw_fd());
+    let _ = stream.set_nodelay(true);
+    if let Some(keepalive) = &shared.options.keepalive {
+        let _ = keepalive.apply(&stream);
+    }
+    if let Some(stalled) = shared.options.write_timeout {
+        // Replies already in the kernel's send buffer count too: a peer that stops reading
+        // (zero window) or vanishes leaves them unacknowledged, and the kernel then ends the
+        // connection after `stalled`, waking the task wherever it waits.
+        let _ = socket2::SockRef::from(&stream).set_tcp_user_timeout(Some(stalled));
+    }
+    match &shared.behaviour {
+        Behaviour::Framed {
+            header, max_size, ..
+        } => {
+            let peer_py = Python::attach(|py| peer_tuple(py, peer));
+            let (header, max_size) = (*header, *max_size);
+            Box::pin(framed::serve_frames(
+                stream,
+                peer,
+                shared,
+                header,
+                max_size,
+                Some(peer_py),
+            ))
+            .await
+        }
+        Behaviour::Python { blocking: true, .. } => {
+            Box::pin(serve_blocking_handler(stream, peer, shared)).await
+        }
+        _ => serve_chunks(&stream, peer, shared).await,
+    }
+}
+
+/// Echo, reply and (non-blocking) Python handlers: answer each chunk as it is read.
+async fn serve_chunks(stream: &TcpStream, peer: SocketAddr, shared: &Shared) {
+    let peer_py = matches!(shared.behaviour, Behaviour::Python { .. })
+        .then(|| Python::attach(|py| peer_tuple(py, peer)));
+    let idle = shared.options.idle_timeout;
+    loop {
+        match wait_within(idle, readable(stream)).await {
+            Some(Ok(())) => {}
+            Some(Err(_)) => {
+                shared.stats.error();
+                return;
+            }
+            None => return,
+        }
+        let step = with_scratch(|buf| answer_chunk(stream, buf, peer, shared, peer_py.as_ref()));
+        match step {
+            Step::Done | Step::WouldBlock => {}
+            Step::Close => return,
+            Step::Pending { pending, total } => {
+                // Rare (the peer's window is full), so boxed: the idle wait stays small.
+                if Box::pin(flush(stream, &pending, shared.options.write_timeout))
+                    .await
+                    .is_err()
+                {
+                    shared.stats.unsent(total);
+                    shared.stats.error();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Reads one chunk into `buf` and answers it, synchronously (no `.await`: `buf` is the
+/// worker's, lent for this call only).
+fn answer_chunk(
+    stream: &TcpStream,
+    buf: &mut [u8],
+    peer: SocketAddr,
+    shared: &Shared,
+    peer_py: Option<&Py<PyAny>>,
+) -> Step {
+    let n = match stream.try_read(buf) {
+        Ok(0) => return Step::Close,
+        Ok(n) => n,
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Step::WouldBlock,
+        Err(_) => {
+            shared.stats.error();
+            return Step::Close;
+        }
+    };
+    if n < buf.len() {
+        // A short read emptied the socket: forget its readiness now (as tokio's own reads do)
+        // so the next wait goes to epoll instead of a read that would only say EAGAIN.
+        clear_read_readiness(stream);
+    }
+    let data = &buf[..n];
+    shared.stats.received(n);
+    shared.log(|| format!("{peer}: {}", data_repr(data)));
+    // A reply is counted before it is written: a peer that has read it may look at `stats()`
+    // at once, and must find it there. A write that fails takes it back.
+    let send = |reply: &[u8]| {
+        shared.stats.sent(reply.len());
+        let sent = send_or_keep(stream, reply);
+        if sent.is_err() {
+            shared.stats.unsent(reply.len());
+        }
+        sent.map(|rest| (rest, reply.len()))
+    };
+    let sent = match &shared.behaviour {
+        Behaviour::Echo => send(data).map(Some),
+        Behaviour::Reply(reply) => send(reply).map(Some),
+        Behaviour::Python { handler, .. } => {
+            let Some(peer_py) = peer_py else {
+                return Step::Close;
+            };
+            // The reply is written from the handler's own bytes while the GIL is still held.
+            match python_calls::call_with_reply(handler, data, peer_py, send) {
+                Ok(Some(sent)) => sent.map(Some),
+                Ok(None) => Ok(None),
+                Err(HandlerFailed) => {
+                    shared.stats.error();
+                    return Step::Close;
+                }
+            }
+        }
+        // Time and chat are UDP servers; framed and blocking handlers have their own loops.
+        _ => return Step::Close,
+    };
+    match sent {
+        Ok(None) | Ok(Some((None, _))) => Step::Done,
+        Ok(Some((Some(pending), total))) => Step::Pending { pending, total },
+        Err(_) => {
+            shared.stats.error();
+            Step::Close
+        }
+    }
+}
+
+/// Clears `stream`'s cached read readiness without a system call (tokio keeps it if an event
+/// arrived since it was last reported).
+fn clear_read_readiness(stream: &TcpStream) {
+    let _ = stream.try_io(Interest::READABLE, || {
+        Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+    });
+}
+
+/// Writes what the kernel takes now; returns a copy of the rest (None: all sent).
+fn send_or_keep(stream: &TcpStream, mut data: &[u8]) -> io::Result<Option<Vec<u8>>> {
+    while !data.is_empty() {
+        match stream.try_write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+            Err(err) => return Err(err),
+        }
+    }
+    Ok((!data.is_empty()).then(|| data.to_vec()))
+}
+
+/// Writes all of `data` as the peer takes it, closing on one that stops reading: each wait for
+/// room is bounded by `stalled`, so that means "no progress for that long", and a large reply
+/// to a slow but reading peer still completes.
+pub async fn flush(
+    stream: &TcpStream,
+    mut data: &[u8],
+    stalled: Option<Duration>,
+) -> io::Result<()> {
+    while !data.is_empty() {
+        match wait_within(stalled, poll_fn(|cx| stream.poll_write_ready(cx))).await {
+            Some(Ok(())) => {}
+            Some(Err(err)) => return Err(err),
+            None => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the peer stopped reading",
+                ))
+            }
+        }
+        match stream.try_write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// `wait`, bounded by `limit` if there is one (None: the time passed first).
+pub async fn wait_within<T>(limit: Option<Duration>, wait: impl Future<Output = T>) -> Option<T> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, wait).await.ok(),
+        None => Some(wait.await),
+    }
+}
+
+/// Until `stream` has data (or end-of-stream). Through the stream's own reader waker, so the
+/// future holds nothing but the reference: `TcpStream::readable()` would keep a waiter of
+/// its own, 150 bytes in every idle connection.
+fn readable(stream: &TcpStream) -> impl Future<Output = io::Result<()>> + '_ {
+    poll_fn(|cx| stream.poll_read_ready(cx))
+}
+
+/// A handler that may block (sleep, file or network I/O) runs on the runtime's blocking
+/// threads, so the worker goes on serving its other connections meanwhile. That hand-over
+/// costs a copy and two thread wake-ups per message, hence opt-in (`blocking=True`).
+async fn serve_blocking_handler(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
+    let peer_py = Python::attach(|py| peer_tuple(py, peer));
+    let idle = shared.options.idle_timeout;
+    loop {
+        match wait_within(idle, readable(&stream)).await {
+            Some(Ok(())) => {}
+            Some(Err(_)) => {
+                shared.stats.error();
+                return;
+            }
+            None => return,
+        }
+        let read = with_scratch(|buf| match stream.try_read(buf) {
+            Ok(n) => Ok(buf[..n].to_vec()),
+            Err(err) => Err(err),
+        });
+        let data = match read {
+            Ok(data) if data.is_empty() => return,
+            Ok(data) => data,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(_) => {
+                shared.stats.error();
+                return;
+            }
+        };
+        shared.stats.received(data.len());
+        shared.log(|| format!("{peer}: {}", data_repr(&data)));
+        let replies = match shared.behaviour.respond(&data, peer, Some(&peer_py)).await {
+            Ok(replies) => replies,
+            Err(HandlerFailed) => {
+                shared.stats.error();
+                return;
+            }
+        };
+        for (_, reply) in replies {
+            shared.stats.sent(reply.len());
+            if flush(&stream, &reply, shared.options.write_timeout)
+                .await
+                .is_err()
+            {
+                shared.stats.unsent(reply.len());
+                shared.stats.error();
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The future an idle connection is parked in: it must stay small, since 10,000 idle
+    /// connections hold 10,000 of them.
+    #[test]
+    fn idle_future_size() {
+        fn size_of_future<F: std::future::Future>(_: &F) -> usize {
+            std::mem::size_of::<F>()
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _enter = runtime.enter();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, peer) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let stream = TcpStream::from_std(server).unwrap();
+        let shared = Shared::for_tests(Behaviour::Echo);
+        let connection = serve_connection(stream, peer, &shared);
+        let size = size_of_future(&connection);
+        assert!(size <= 384, "an idle connection's future is {size} bytes");
+        drop(connection);
+        drop(client);
+    }
+}
