@@ -9,7 +9,8 @@ drops one `_native.cpython-3X-*.so` per version into python/ferrosock/: each int
 loads only the suffix it was built for, and they are gitignored.
 
 Usage: python tools/test_pythons.py [--skip 3.11] [--only 3.9,3.13] [--sdist 3.X] [-- PYTEST ARGS]
-`--sdist 3.X` also runs the opt-in sdist test (FERROSOCK_TEST_SDIST=1) on that version.
+One version (`--sdist`, by default the newest tested) also runs the opt-in sdist test
+(tests/test_sdist.py, FERROSOCK_TEST_SDIST=1: pip compiles the sdist in a fresh venv).
 Runs on Python 3.9+; prints one summary line per version and exits 1 if any failed.
 """
 
@@ -158,7 +159,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip", default="", help="comma-separated versions to leave out")
     parser.add_argument("--only", default="", help="comma-separated versions to test")
-    parser.add_argument("--sdist", default="", help="version that also runs the sdist test")
+    parser.add_argument(
+        "--sdist", default="newest", help="version that also runs the sdist test (or 'none')"
+    )
     args = parser.parse_args(argv)
     skip = {v for v in args.skip.split(",") if v}
     only = {v for v in args.only.split(",") if v}
@@ -168,10 +171,11 @@ def main(argv: list[str]) -> int:
     if not chosen:
         print(f"no interpreter to test (found {sorted(found)})", file=sys.stderr)
         return 1
+    sdist = list(chosen)[-1] if args.sdist == "newest" else args.sdist
     results = []
     for minor, python in chosen.items():
         print(f"== CPython {minor} ({python}): log in .venvs/{minor}.log", flush=True)
-        ok, what, times = test_version(minor, python, pytest_args, sdist=args.sdist == minor)
+        ok, what, times = test_version(minor, python, pytest_args, sdist=sdist == minor)
         spent = ", ".join(f"{k} {v:.0f} s" for k, v in times.items())
         print(f"   {'ok  ' if ok else 'FAIL'} {what}  ({spent})", flush=True)
         results.append((minor, ok, what))
