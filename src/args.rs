@@ -5,14 +5,35 @@
 //! and convert through these.
 
 use std::os::raw::{c_int, c_long};
+use std::sync::OnceLock;
 
 use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
+/// The running interpreter's minor version (3.X): the one place the Rust side asks for it,
+/// for the few conversions whose errors changed between 3.9 and 3.11. On 3.9 `PyArg_Parse`'s
+/// integer formats reject a float with their own message (3.10 dropped the check:
+/// `__index__` decides); up to 3.10 the socket constructor parses its ints with the `i`
+/// format (Argument Clinic's `int` from 3.11), and a float timeout too large for `_PyTime_t`
+/// says so (3.11 says `time_t`).
+pub fn python_minor(py: Python<'_>) -> u8 {
+    static MINOR: OnceLock<u8> = OnceLock::new();
+    *MINOR.get_or_init(|| py.version_info().minor)
+}
+
+/// 3.9's `float_argument_error`, which its `PyArg_Parse` integer formats call first.
+fn reject_float_on_3_9(obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    if obj.is_instance_of::<pyo3::types::PyFloat>() && python_minor(obj.py()) < 10 {
+        return Err(PyTypeError::new_err("integer argument expected, got float"));
+    }
+    Ok(())
+}
+
 /// The `i` format: a C int, through `__index__`.
 pub fn c_int(obj: &Bound<'_, PyAny>) -> PyResult<c_int> {
+    reject_float_on_3_9(obj)?;
     let value = c_long(obj)?;
     if value > c_long::from(c_int::MAX) {
         return Err(PyOverflowError::new_err(
@@ -43,6 +64,15 @@ pub fn ulonglong_mask(obj: &Bound<'_, PyAny>, func: &str, position: usize) -> Py
         }
     }
     Ok(value)
+}
+
+/// The socket constructor's family, type and proto: Argument Clinic's `int` from 3.11, the `i`
+/// format before.
+pub fn constructor_int(obj: &Bound<'_, PyAny>) -> PyResult<c_int> {
+    if python_minor(obj.py()) < 11 {
+        return c_int(obj);
+    }
+    clinic_int(obj)
 }
 
 /// Argument Clinic's `int` (CPython's `_PyLong_AsInt`): one message for any overflow.
@@ -77,6 +107,7 @@ pub fn c_long(obj: &Bound<'_, PyAny>) -> PyResult<c_long> {
 
 /// The `n` format: a `Py_ssize_t`, through `__index__`.
 pub fn ssize(obj: &Bound<'_, PyAny>) -> PyResult<isize> {
+    reject_float_on_3_9(obj)?;
     // SAFETY: obj is a valid object and we hold the GIL; PyNumber_Index returns a new reference.
     let index = unsafe { ffi::PyNumber_Index(obj.as_ptr()) };
     if index.is_null() {
@@ -358,6 +389,7 @@ pub fn opt<'py>(args: &Bound<'py, PyTuple>, i: usize) -> Option<Bound<'py, PyAny
 
 /// The `I` format: an unsigned C int (CPython's `I` wraps rather than checking overflow).
 pub fn unsigned_int(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
+    reject_float_on_3_9(obj)?;
     if obj.is_instance_of::<pyo3::types::PyFloat>() {
         return Err(PyTypeError::new_err(
             "'float' object cannot be interpreted as an integer",

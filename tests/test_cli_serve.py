@@ -88,7 +88,7 @@ def udp_ask_until_up(port: int, data: bytes) -> bytes:
             s.sendto(data, (HOST, port))
             try:
                 return s.recv(70_000)
-            except (TimeoutError, ConnectionRefusedError):
+            except (socket.timeout, ConnectionRefusedError):
                 continue
     raise AssertionError("no answer")
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import HOST4, PATIENCE, wait_proc_sleeping
+from versions import TIMEOUT_TRACEBACK_NAME
 
 CHILD = r"""
 import json, signal, sys, socket as std
@@ -263,7 +264,7 @@ def test_timeout_still_counts_after_signal(child_factory, module_name):
     assert child.proc.wait(timeout=PATIENCE) == 1
     elapsed = time.monotonic() - started
     stderr = child.proc.stderr.read().decode()
-    assert stderr.rstrip().endswith("TimeoutError: timed out"), stderr
+    assert stderr.rstrip().endswith(f"{TIMEOUT_TRACEBACK_NAME}: timed out"), stderr
     assert elapsed < 0.6 + 1.5, elapsed  # did not restart the full timeout forever
 
 

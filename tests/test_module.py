@@ -7,6 +7,7 @@ import socket
 
 import pytest
 from conftest import HOST4, assert_parity, needs_unix
+from versions import TIMEOUT_IS_TIMEOUTERROR
 
 CONSTANT_PREFIXES = ("AF_", "SOCK_", "SOL_", "SO_", "IPPROTO_", "TCP_", "SHUT_", "MSG_")
 
@@ -73,7 +74,8 @@ def test_enum_classes_are_the_stdlibs(mod, name):
 
 def test_error_aliases():
     assert socket.error is OSError
-    assert socket.timeout is TimeoutError
+    assert (socket.timeout is TimeoutError) == TIMEOUT_IS_TIMEOUTERROR
+    assert issubclass(socket.timeout, OSError)
 
 
 def test_socket_is_a_class(mod):

@@ -125,7 +125,7 @@ def test_udp_against_socat_echo(mod):
                 try:
                     if s.recvfrom(100) == (b"probe", (HOST4, port)):
                         break
-                except TimeoutError:
+                except socket.timeout:
                     continue
             else:
                 continue

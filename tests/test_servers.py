@@ -199,7 +199,7 @@ class ChatPeer:
         self.sock.settimeout(seconds)
         try:
             self.sock.recv(70_000)
-        except TimeoutError:
+        except socket.timeout:
             return True
         finally:
             self.sock.settimeout(PATIENCE)

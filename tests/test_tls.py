@@ -41,6 +41,12 @@ from tlsutil import (
     server_context,
     tls_type,
 )
+from versions import (
+    RAGGED_EOF_RAISES,
+    SHARED_CIPHERS_SERVER_ONLY,
+    TLS_EMPTY_WRITE_WORKS,
+    TLS_WRITE_AFTER_CLOSE,
+)
 
 pytestmark = needs_openssl
 
@@ -151,7 +157,9 @@ def test_before_handshake(certs, tls_mod):
                  socket, tls_mod)  # fmt: skip
     before, version, subject = got[1][1]
     assert before[0][1] is ValueError and before[0][2] == ("handshake not done yet",)
-    assert before[2] == (None, None, None, None) and version == "TLSv1.3"
+    if SHARED_CIPHERS_SERVER_ONLY:
+        assert before[2] == (None, None, None, None)
+    assert before[2][:2] + before[2][3:] == (None, None, None) and version == "TLSv1.3"
     assert subject == ((("commonName", "localhost"),),)
 
 
@@ -182,7 +190,8 @@ def test_alpn_sni_and_shared_ciphers(certs, tls_pair):
 
     (server_result, client_result), seen = parity(scenario, *tls_pair)
     assert server_result[1][0] == client_result[1][0] == "http/1.1"
-    assert server_result[1][1] and client_result[1][1] is None
+    assert server_result[1][1]
+    assert (client_result[1][1] is None) == SHARED_CIPHERS_SERVER_ONLY
     assert seen == [(True, "localhost", True)]
 
 
@@ -291,7 +300,11 @@ def test_client_certificate(certs, tls_pair, version, with_cert):
 
         with no_fd_leak():
             server_result, client_result = run_pair(server, _handshake_client(cctx), smod, cmod)
-        if client_result[1] is ssl.SSLEOFError and version is TLS13 and not with_cert:
+        if (
+            client_result[1] in (ssl.SSLEOFError, TLS_WRITE_AFTER_CLOSE)
+            and version is TLS13
+            and not with_cert
+        ):
             # the stdlib too, now and then: the client's handshake is done when the server
             # rejects it, and its read may see the server's close before the alert
             client_result = EOF_OR_ALERT
@@ -408,7 +421,7 @@ def test_ragged_eof(certs, tls_pair, suppress):
     _, client_result = parity(scenario, *tls_pair)
     flag, first, second = client_result[1]
     assert (flag, first) == (suppress, b"bye")
-    if suppress:
+    if suppress or not RAGGED_EOF_RAISES:
         assert second == ok(b"")
     else:
         assert second[1] is ssl.SSLEOFError, second
@@ -467,7 +480,10 @@ def test_shutdown_write_side(certs, tls_pair):
 
     server_result, client_result = parity(scenario, *tls_pair)
     assert server_result[1][:2] == (b"data", b"")
-    assert server_result[1][2][1] in (ssl.SSLEOFError, BrokenPipeError, ConnectionResetError)
+    if RAGGED_EOF_RAISES:
+        assert server_result[1][2][1] in (ssl.SSLEOFError, BrokenPipeError, ConnectionResetError)
+    else:  # 3.9 read the ragged EOF as a clean close: the connection is still writable
+        assert server_result[1][2] == ok(None)
     assert client_result == ok((b"\x17\x03\x03", None, 0))
 
 
@@ -531,6 +547,8 @@ def test_send_sizes(certs, tls_pair, size):
         def client(raw):
             with client_context(certs).wrap_socket(raw, server_hostname="localhost") as s:
                 sent = s.send(payload) if size <= MiB else s.sendall(payload)
+                if not TLS_EMPTY_WRITE_WORKS:  # 3.9: an empty write raises SSLEOFError
+                    return sent, 0, None, s.recv(4)
                 return sent, s.send(b""), s.sendall(b""), s.recv(4)
 
         return run_pair(server, client, smod, cmod, timeout=PATIENCE * 2)
@@ -786,9 +804,9 @@ def test_timeouts(certs, tls_mod):
 
     (data, handshake) = parity(scenario, socket, tls_mod)
     read, write, timeout = data[1]
-    assert read[1:3] == (TimeoutError, ("The read operation timed out",))
-    assert write[1:3] == (TimeoutError, ("The write operation timed out",))
-    assert handshake[1][1] is TimeoutError
+    assert read[1:3] == (socket.timeout, ("The read operation timed out",))
+    assert write[1:3] == (socket.timeout, ("The write operation timed out",))
+    assert handshake[1][1] is socket.timeout
     assert handshake[1][2][0].endswith("The handshake operation timed out")
     assert timeout == 0.2
 
@@ -1251,4 +1269,4 @@ def test_write_after_peer_closed(certs, tls_pair):
         return run_pair(server, client, smod, cmod)
 
     _, client_result = parity(scenario, *tls_pair)
-    assert client_result[1][0][1] is ssl.SSLEOFError, client_result
+    assert client_result[1][0][1] is TLS_WRITE_AFTER_CLOSE, client_result

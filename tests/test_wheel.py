@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,10 @@ def test_wheel_installs_and_runs_without_rust(tmp_path):
     version = cargo_version()
     wheel = build_wheel(version)
     assert wheel.name.startswith(f"ferrosock-{version}-{TAG}-{TAG}-manylinux"), wheel.name
+    with zipfile.ZipFile(wheel) as whl:
+        licenses = [n for n in whl.namelist() if ".dist-info/licenses/" in n]
+        assert [n.rsplit("/", 1)[1] for n in licenses] == ["LICENSE"], whl.namelist()
+        assert "MIT License" in whl.read(licenses[0]).decode("utf-8")
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=60)

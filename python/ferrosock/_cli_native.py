@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 import runpy
 import signal
+import socket
 import socketserver
 import sys
 import threading
@@ -321,7 +322,7 @@ class _ChatScreen:
 
 def _chat_failure(exc: BaseException) -> str:
     """One line for a failed chat command."""
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, socket.timeout):  # TimeoutError itself from 3.10 on
         return "error: the server did not answer (is it running? the link may be losing data)"
     if isinstance(exc, ConnectionRefusedError):
         return "error: nobody is serving the chat there now (connection refused)"
@@ -352,7 +353,7 @@ def chat_client(args: argparse.Namespace) -> int:
         while not done.is_set():
             try:
                 sender, text = client.recv(timeout=0.2)  # also keeps our registration alive
-            except TimeoutError:
+            except socket.timeout:
                 tell_if_rejoined()
                 continue
             except clients.ChatError as exc:  # our name was taken while we were away

@@ -70,7 +70,7 @@ class socket(_native.socket):
         cls = self.__class__
         s = (
             f"<{cls.__module__}.{cls.__qualname__}{' [closed]' if closed else ''}"
-            f" fd={self.fileno()}, family={self.family}, type={self.type}, proto={self.proto}"
+            f" fd={self.fileno()}, family={self.family!s}, type={self.type!s}, proto={self.proto}"
         )
         if not closed:
             try:

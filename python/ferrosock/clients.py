@@ -1,7 +1,7 @@
 """Native clients for the native servers: blocking, GIL released, Ctrl-C interruptible.
 
-Every call takes ``timeout=`` (seconds; None waits for ever) and raises ``TimeoutError`` when
-it passes.
+Every call takes ``timeout=`` (seconds; None waits for ever) and raises ``socket.timeout`` when
+it passes (the builtin ``TimeoutError`` from Python 3.10 on; its own ``OSError`` subclass on 3.9).
 
 ``echo(..., keepalive=)`` (TCP) takes what the servers' ``keepalive=`` takes: ``True`` (probes
 after 60 s of silence, every 10 s, 5 of them: a vanished server is noticed in about 110 s), a

@@ -322,9 +322,9 @@ impl Socket {
                 0,
                 |i, value| {
                     match i {
-                        0 => family = args::clinic_int(value)?,
-                        1 => kind = args::clinic_int(value)?,
-                        2 => proto = args::clinic_int(value)?,
+                        0 => family = args::constructor_int(value)?,
+                        1 => kind = args::constructor_int(value)?,
+                        2 => proto = args::constructor_int(value)?,
                         _ => fileno = Some(value.clone()),
                     }
                     Ok(())
@@ -348,9 +348,9 @@ impl Socket {
         proto: &Bound<'_, PyAny>,
         fileno: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let family = args::clinic_int(family)?;
-        let kind = args::clinic_int(r#type)?;
-        let proto = args::clinic_int(proto)?;
+        let family = args::constructor_int(family)?;
+        let kind = args::constructor_int(r#type)?;
+        let proto = args::constructor_int(proto)?;
         self.open(py, family, kind, proto, Some(fileno))
     }
 

@@ -2,11 +2,10 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyInt};
 
-use crate::args::type_name;
 use crate::blocking::Timeout;
 
 /// `setdefaulttimeout`'s value, in nanoseconds; negative is None.
@@ -46,6 +45,8 @@ pub fn parse(obj: &Bound<'_, PyAny>) -> PyResult<Timeout> {
         match seconds_to_ns(f.value()) {
             Ok(ns) => ns,
             Err("nan") => return Err(PyValueError::new_err("Invalid value NaN (not a number)")),
+            // up to 3.10, _PyTime_FromDouble said the _PyTime_t one; 3.11 the time_t one
+            Err(_) if crate::args::python_minor(obj.py()) < 11 => return Err(too_large()),
             Err(_) => {
                 return Err(PyOverflowError::new_err(
                     "timestamp out of range for platform time_t",
@@ -56,14 +57,17 @@ pub fn parse(obj: &Bound<'_, PyAny>) -> PyResult<Timeout> {
         let secs: i64 = match obj.cast::<PyInt>() {
             Ok(i) => i.extract().map_err(|_| too_large())?,
             Err(_) => {
-                // CPython goes through __index__ here: same message as for ints.
-                let index = obj.call_method0("__index__").map_err(|_| {
-                    PyTypeError::new_err(format!(
-                        "'{}' object cannot be interpreted as an integer",
-                        type_name(obj)
-                    ))
-                })?;
-                index.extract().map_err(|_| too_large())?
+                // CPython's own PyLong_AsLongLong, as _PyLong_AsTime_t calls it: `__index__`,
+                // and on 3.9 also `__int__` (with its DeprecationWarning) and 3.9's messages.
+                // SAFETY: obj is a valid object and we hold the GIL.
+                let value = unsafe { pyo3::ffi::PyLong_AsLongLong(obj.as_ptr()) };
+                match PyErr::take(obj.py()) {
+                    Some(err) if err.is_instance_of::<PyOverflowError>(obj.py()) => {
+                        return Err(too_large())
+                    }
+                    Some(err) => return Err(err),
+                    None => value,
+                }
             }
         };
         secs.checked_mul(1_000_000_000).ok_or_else(too_large)?
