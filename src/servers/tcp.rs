@@ -476,8 +476,9 @@ mod tests {
         let stream = TcpStream::from_std(server).unwrap();
         let shared = Shared::for_tests(Behaviour::Echo);
         let connection = serve_connection(stream, peer, &shared);
+        // 464 bytes in a debug build, less in release.
         let size = size_of_future(&connection);
-        assert!(size <= 384, "an idle connection's future is {size} bytes");
+        assert!(size <= 512, "an idle connection's future is {size} bytes");
         drop(connection);
         drop(client);
     }
