@@ -35,8 +35,7 @@ pub enum Behaviour {
 /// The replies one message produces: (to whom, what). Stream servers only use the first.
 pub type Replies = Vec<(SocketAddr, Vec<u8>)>;
 
-/// A Python handler failed: the connection is closed (the error is already logged).
-pub struct HandlerFailed;
+pub use super::python_calls::HandlerFailed;
 
 impl Behaviour {
     pub fn name(&self) -> &'static str {

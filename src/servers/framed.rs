@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::behaviour::data_repr;
-use super::Shared;
+use super::shared::Shared;
 
 /// A framed connection: read whole messages (header, then body), answer each one framed.
 pub async fn serve_frames(

@@ -12,14 +12,12 @@ pub mod chat_protocol;
 mod framed;
 mod options;
 mod python_calls;
+mod shared;
 mod stats;
 mod tcp;
 mod udp;
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,13 +26,13 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use behaviour::Behaviour;
 use chat_protocol::{ChatLimits, ChatRooms};
 use options::{seconds, Config, KeepaliveArg, Options};
 use python_calls::PythonCalls;
-use stats::Stats;
+use shared::{peer_tuple, Shared};
 
 use crate::runtime::ServerWorkers;
 use crate::{addr, errors, runtime};
@@ -60,124 +58,6 @@ enum Phase {
         _workers: Arc<ServerWorkers>,
     },
     Stopped,
-}
-
-struct Shared {
-    behaviour: Behaviour,
-    stats: Stats,
-    options: Options,
-    log: Option<Arc<Py<PyAny>>>,
-    python: Option<PythonCalls>,
-    open: Mutex<OpenSockets>,
-    /// Connection tasks handed to a worker and not finished yet.
-    live: AtomicUsize,
-    /// Signalled when `live` drops to zero.
-    all_closed: Notify,
-}
-
-/// The descriptors of the open connections, so `stop()` can end their reads.
-///
-/// Stopping shuts each connection's read side: a task waiting for data sees end-of-stream
-/// and closes, while a reply being written still completes. This costs nothing per message,
-/// where a per-read wait on a stop signal would; per connection, one entry of a set.
-#[derive(Default)]
-struct OpenSockets {
-    fds: HashSet<RawFd>,
-    /// Set by `close_connections`: a connection registering later is shut at once.
-    closing: Option<i32>,
-}
-
-/// Keeps a connection in `OpenSockets` for its lifetime (dropped before its stream).
-struct Registered<'a> {
-    shared: &'a Shared,
-    fd: RawFd,
-}
-
-impl Drop for Registered<'_> {
-    fn drop(&mut self) {
-        self.shared.open_sockets().fds.remove(&self.fd);
-    }
-}
-
-/// Counts a connection task in `Shared::live` from accept to its end.
-struct Live(Arc<Shared>);
-
-impl Live {
-    fn new(shared: &Arc<Shared>) -> Self {
-        shared.live.fetch_add(1, Ordering::AcqRel);
-        Live(shared.clone())
-    }
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        if self.0.live.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // notify_one keeps a permit, so a waiter arriving just after this still wakes.
-            self.0.all_closed.notify_one();
-        }
-    }
-}
-
-impl Shared {
-    fn new(behaviour: Behaviour, options: Options, log: Option<Arc<Py<PyAny>>>) -> Self {
-        Shared {
-            behaviour,
-            stats: Stats::default(),
-            options,
-            log,
-            python: None,
-            open: Mutex::new(OpenSockets::default()),
-            live: AtomicUsize::new(0),
-            all_closed: Notify::new(),
-        }
-    }
-
-    #[cfg(test)]
-    fn for_tests(behaviour: Behaviour) -> Self {
-        let options = Options {
-            max_connections: None,
-            idle_timeout: None,
-            write_timeout: None,
-            keepalive: None,
-        };
-        Shared::new(behaviour, options, None)
-    }
-
-    fn open_sockets(&self) -> std::sync::MutexGuard<'_, OpenSockets> {
-        self.open.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn register(&self, fd: RawFd) -> Registered<'_> {
-        let mut open = self.open_sockets();
-        open.fds.insert(fd);
-        if let Some(how) = open.closing {
-            let _ = crate::fd::shutdown(fd, how);
-        }
-        Registered { shared: self, fd }
-    }
-
-    /// `shutdown(how)` on every connection: SHUT_RD ends their reads (see `OpenSockets`),
-    /// SHUT_RDWR also fails the writes of peers that would not take them.
-    fn close_connections(&self, how: i32) {
-        let mut open = self.open_sockets();
-        open.closing = Some(how);
-        for &fd in &open.fds {
-            let _ = crate::fd::shutdown(fd, how);
-        }
-    }
-
-    /// Until every connection task handed out has finished.
-    async fn wait_all_closed(&self) {
-        while self.live.load(Ordering::Acquire) > 0 {
-            self.all_closed.notified().await;
-        }
-    }
-
-    fn log(&self, line: impl FnOnce() -> String) {
-        if let (Some(log), Some(python)) = (&self.log, &self.python) {
-            python.log(log, line());
-        }
-    }
 }
 
 #[pyclass(frozen, module = "ferrosock._native", name = "Server")]
@@ -239,11 +119,6 @@ fn address_family(address: &Bound<'_, PyAny>) -> PyResult<i32> {
     } else {
         libc::AF_INET
     })
-}
-
-fn peer_tuple(py: Python<'_>, peer: SocketAddr) -> Py<PyAny> {
-    let converted = addr::from_sockaddr(py, &socket2::SockAddr::from(peer));
-    converted.unwrap_or_else(|_| py.None())
 }
 
 impl Server {

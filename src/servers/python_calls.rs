@@ -18,10 +18,11 @@ use std::time::{Duration, Instant};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
-use super::behaviour::HandlerFailed;
-
 /// The most lines written under one GIL acquisition, so the main thread still gets its turn.
 const BATCH: usize = 64;
+
+/// A Python handler failed: the connection is closed (the error is already logged).
+pub struct HandlerFailed;
 
 /// A log line for the `log` callable.
 pub struct Job {

@@ -23,11 +23,11 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
-use super::behaviour::HandlerFailed;
 use super::behaviour::{data_repr, Behaviour};
-use super::python_calls;
+use super::framed;
+use super::python_calls::{self, HandlerFailed};
+use super::shared::{peer_tuple, Live, Shared};
 use super::stats::OpenConnection;
-use super::{framed, peer_tuple, Live, Shared};
 use crate::runtime::ServerWorkers;
 
 /// Each worker's read buffer: as large as uvloop's, so a 100 KiB message reaches a handler in

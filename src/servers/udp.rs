@@ -7,7 +7,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
 use super::behaviour::{self, data_repr, Behaviour};
-use super::{peer_tuple, Shared};
+use super::shared::{peer_tuple, Shared};
 
 /// Largest UDP payload (IPv4): what one datagram read must have room for.
 const MAX_DATAGRAM: usize = 65_507;
