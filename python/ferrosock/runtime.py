@@ -15,12 +15,17 @@ __all__ = ["configure", "workers", "running", "shutdown"]
 
 
 def configure(workers: int | None = None) -> None:
-    """Set the number of worker threads (None: one per core). Call before first use."""
+    """Set the number of worker threads (None: one per core). Call before first use.
+
+    It sizes both runtimes: the servers' workers (one current-thread tokio runtime per
+    thread, connections handed out in turn) and the multi-thread runtime of the async
+    clients and the load generator.
+    """
     _native.runtime_configure(workers)
 
 
 def workers() -> int:
-    """Worker threads of the running runtime, or of the next one to start."""
+    """Worker threads of the running runtimes, or of the next ones to start."""
     return _native.runtime_workers()
 
 
