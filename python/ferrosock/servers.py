@@ -178,9 +178,9 @@ class StreamServer(Server):
 
     The handler runs on the tokio worker that read the data, like an asyncio Protocol's
     ``data_received`` on the loop: fast, but while it runs that worker serves nothing else.
-    Pass ``blocking=True`` if the handler may block (sleep, file or network I/O): tokio then
-    moves the worker's other connections elsewhere for the duration of each call, at a cost of
-    a few µs per message.
+    Pass ``blocking=True`` if the handler may block (sleep, file or network I/O): each call
+    then runs on tokio's blocking threads while the worker goes on serving its other
+    connections, at the cost of a copy and two thread wake-ups per message.
     """
 
     def __init__(
