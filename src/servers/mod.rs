@@ -3,12 +3,13 @@
 //! The constructor binds (so `Address already in use` raises at once, as a stdlib `bind` does);
 //! `start()` hands the socket to the shared runtime and returns; `stop(timeout)` stops
 //! accepting, lets replies already being written finish, then closes every connection;
-//! `serve_forever()` waits with the GIL released, in short slices so Ctrl-C is seen.
+//! `serve_forever()` waits with the GIL released, in a `poll` that Ctrl-C interrupts.
 //! What a server does with each message is its `Behaviour`; the TCP and UDP loops are shared.
 
 pub mod behaviour;
 
 pub mod chat_protocol;
+mod finished;
 mod framed;
 mod options;
 mod python_calls;
@@ -18,7 +19,7 @@ mod tcp;
 mod udp;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -30,6 +31,7 @@ use tokio::sync::watch;
 
 use behaviour::Behaviour;
 use chat_protocol::{ChatLimits, ChatRooms};
+use finished::{Finished, Woken};
 use options::{seconds, Config, KeepaliveArg, Options};
 use python_calls::PythonCalls;
 use shared::{peer_tuple, Shared};
@@ -37,8 +39,6 @@ use shared::{peer_tuple, Shared};
 use crate::runtime::ServerWorkers;
 use crate::{addr, errors, runtime};
 
-/// How often `serve_forever` wakes to let Python run its signal handlers.
-const SIGNAL_SLICE: Duration = Duration::from_millis(50);
 /// How long `stop()` waits, after its grace period and closing every connection outright, for
 /// the tasks to notice before it returns anyway.
 const FORCED_CLOSE_WAIT: Duration = Duration::from_millis(500);
@@ -66,7 +66,7 @@ pub struct Server {
     local: SocketAddr,
     shared: Arc<Shared>,
     phase: Mutex<Phase>,
-    finished: Arc<(Mutex<bool>, Condvar)>,
+    finished: Arc<Finished>,
 }
 
 fn bind(
@@ -151,7 +151,7 @@ impl Server {
                 ..Shared::new(behaviour, options, log)
             }),
             phase: Mutex::new(Phase::Bound(socket)),
-            finished: Arc::new((Mutex::new(false), Condvar::new())),
+            finished: Arc::new(Finished::new()),
         })
     }
 
@@ -159,23 +159,8 @@ impl Server {
         self.phase.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn mark_finished(finished: &(Mutex<bool>, Condvar)) {
-        *finished.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        finished.1.notify_all();
-    }
-
-    /// Waits up to `limit` for the serving task to finish; whether it has.
-    fn wait_finished(finished: &(Mutex<bool>, Condvar), limit: Duration) -> bool {
-        let guard = finished.0.lock().unwrap_or_else(|p| p.into_inner());
-        let (guard, _) = finished
-            .1
-            .wait_timeout_while(guard, limit, |done| !*done)
-            .unwrap_or_else(|p| p.into_inner());
-        *guard
-    }
-
     fn is_finished(&self) -> bool {
-        *self.finished.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.finished.is_done()
     }
 }
 
@@ -344,7 +329,7 @@ impl Server {
                 let handed_out = workers.clone();
                 workers.spawn(async move {
                     tcp::serve_tcp(socket, shared, handed_out, stop_rx).await;
-                    Server::mark_finished(&finished);
+                    finished.mark();
                 });
             }
             Kind::Udp => {
@@ -353,7 +338,7 @@ impl Server {
                     if let Ok(udp) = UdpSocket::from_std(std_socket) {
                         udp::serve_udp(udp, shared, stop_rx).await;
                     }
-                    Server::mark_finished(&finished);
+                    finished.mark();
                 });
             }
         }
@@ -374,7 +359,7 @@ impl Server {
         let previous = std::mem::replace(&mut *self.phase(), Phase::Stopped);
         let Phase::Running { shutdown, _workers } = previous else {
             // Never started: closing the bound socket is all there is to do.
-            Server::mark_finished(&self.finished);
+            self.finished.mark();
             return Ok(());
         };
         let _ = shutdown.send(true);
@@ -382,11 +367,11 @@ impl Server {
         let shared = &self.shared;
         let finished = &self.finished;
         py.detach(|| {
-            if !Server::wait_finished(finished, grace + Duration::from_millis(100)) {
+            if !finished.wait(grace + Duration::from_millis(100)) {
                 // Grace is over: close every connection outright, so a reply the peer will
                 // not read fails now instead of holding the server.
                 shared.close_connections(libc::SHUT_RDWR);
-                Server::wait_finished(finished, FORCED_CLOSE_WAIT);
+                finished.wait(FORCED_CLOSE_WAIT);
             }
             // Every connection is done, so no more lines come: let the log thread write the
             // ones queued (each answered request's line was queued before its reply was sent).
@@ -395,7 +380,7 @@ impl Server {
                 python.drain(left.max(Duration::from_millis(100)));
             }
         });
-        Server::mark_finished(&self.finished);
+        self.finished.mark();
         drop(_workers);
         Ok(())
     }
@@ -406,10 +391,11 @@ impl Server {
             self.start(py)?;
         }
         loop {
-            let finished = self.finished.clone();
-            let done = py.detach(move || Server::wait_finished(&finished, SIGNAL_SLICE));
-            if done {
-                return Ok(());
+            let finished = &self.finished;
+            match py.detach(|| finished.wait_interruptibly()) {
+                Ok(Woken::Finished) => return Ok(()),
+                Ok(Woken::CheckSignals) => {}
+                Err(err) => return Err(err.into()),
             }
             if let Err(err) = py.check_signals() {
                 self.stop(py, 5.0)?;
