@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use super::behaviour::Behaviour;
 use super::options::Options;
@@ -27,6 +27,9 @@ pub(super) struct Shared {
     pub(super) live: AtomicUsize,
     /// Signalled when `live` drops to zero.
     pub(super) all_closed: Notify,
+    /// `max_connections`: a TCP connection takes a slot before it is accepted and its `Live`
+    /// gives it back when it ends.
+    pub(super) slots: Option<Semaphore>,
 }
 
 /// The descriptors of the open connections, so `stop()` can end their reads.
@@ -53,7 +56,8 @@ impl Drop for Registered<'_> {
     }
 }
 
-/// Counts a connection task in `Shared::live` from accept to its end.
+/// Counts a connection task in `Shared::live` from accept to its end, and holds its slot of
+/// `max_connections` (if the server has a limit) until then.
 pub(super) struct Live(Arc<Shared>);
 
 impl Live {
@@ -61,10 +65,15 @@ impl Live {
         shared.live.fetch_add(1, Ordering::AcqRel);
         Live(shared.clone())
     }
+
+    pub(super) fn shared(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl Drop for Live {
     fn drop(&mut self) {
+        self.0.release_slot();
         if self.0.live.fetch_sub(1, Ordering::AcqRel) == 1 {
             // notify_one keeps a permit, so a waiter arriving just after this still wakes.
             self.0.all_closed.notify_one();
@@ -77,12 +86,13 @@ impl Shared {
         Shared {
             behaviour,
             stats: Stats::default(),
-            options,
             log,
             python: None,
             open: Mutex::new(OpenSockets::default()),
             live: AtomicUsize::new(0),
             all_closed: Notify::new(),
+            slots: options.max_connections.map(Semaphore::new),
+            options,
         }
     }
 
@@ -95,6 +105,13 @@ impl Shared {
             keepalive: None,
         };
         Shared::new(behaviour, options, None)
+    }
+
+    /// Gives a `max_connections` slot back (a connection ended, or its accept failed).
+    pub(super) fn release_slot(&self) {
+        if let Some(slots) = &self.slots {
+            slots.add_permits(1);
+        }
     }
 
     pub(super) fn open_sockets(&self) -> std::sync::MutexGuard<'_, OpenSockets> {
