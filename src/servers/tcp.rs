@@ -345,52 +345,56 @@ fn answer_chunk(
 /// `__pthread_enable_asynccancel`/`disable`, about 30 instructions that only matter to
 /// `pthread_cancel`, which nothing here uses. Same system call, same errors.
 fn recv_now(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    let fd = stream.as_raw_fd();
-    stream.try_io(Interest::READABLE, || {
-        // SAFETY: recvfrom writes at most `buf.len()` bytes into `buf`, which we borrow
-        // mutably; no address is asked for.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_recvfrom,
-                fd,
-                buf.as_mut_ptr(),
-                buf.len(),
-                0,
-                std::ptr::null_mut::<libc::sockaddr>(),
-                std::ptr::null_mut::<libc::socklen_t>(),
-            )
-        };
-        syscall_result(n)
-    })
+    // SAFETY: recvfrom writes at most `buf.len()` bytes into `buf`, borrowed mutably here.
+    unsafe {
+        transfer_now(
+            stream,
+            Interest::READABLE,
+            libc::SYS_recvfrom,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            0,
+        )
+    }
 }
 
 /// `stream.try_write(data)`, by a raw `sendto` system call (see `recv_now`), with
 /// `MSG_NOSIGNAL` as std's own writes: a closed peer is EPIPE, not SIGPIPE.
 fn send_now(stream: &TcpStream, data: &[u8]) -> io::Result<usize> {
-    let fd = stream.as_raw_fd();
-    stream.try_io(Interest::WRITABLE, || {
-        // SAFETY: sendto reads at most `data.len()` bytes from `data`; no address.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_sendto,
-                fd,
-                data.as_ptr(),
-                data.len(),
-                libc::MSG_NOSIGNAL,
-                std::ptr::null::<libc::sockaddr>(),
-                0 as libc::socklen_t,
-            )
-        };
-        syscall_result(n)
-    })
+    // SAFETY: sendto only reads `data.len()` bytes from `data`.
+    unsafe {
+        transfer_now(
+            stream,
+            Interest::WRITABLE,
+            libc::SYS_sendto,
+            data.as_ptr().cast_mut().cast(),
+            data.len(),
+            libc::MSG_NOSIGNAL,
+        )
+    }
 }
 
-fn syscall_result(n: libc::c_long) -> io::Result<usize> {
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+/// `recvfrom`/`sendto` (`call`) on `stream` with no address, through tokio's readiness.
+///
+/// # Safety
+/// `buf` must be valid for `len` bytes: writable for `recvfrom`, readable for `sendto`.
+unsafe fn transfer_now(
+    stream: &TcpStream,
+    interest: Interest,
+    call: libc::c_long,
+    buf: *mut libc::c_void,
+    len: usize,
+    flags: libc::c_int,
+) -> io::Result<usize> {
+    let fd = stream.as_raw_fd();
+    stream.try_io(interest, || {
+        let null = std::ptr::null_mut::<libc::c_void>();
+        // SAFETY: as the caller promised for `buf`; the address arguments are null (and 0).
+        match unsafe { libc::syscall(call, fd, buf, len, flags, null, null) } {
+            -1 => Err(io::Error::last_os_error()),
+            n => Ok(n as usize),
+        }
+    })
 }
 
 /// Clears `stream`'s cached read readiness without a system call (tokio keeps it if an event
