@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use super::behaviour::data_repr;
@@ -131,33 +131,6 @@ async fn write_frame(
     let mut frame = Vec::with_capacity(head_len + body.len());
     frame.extend_from_slice(&head[..head_len]);
     frame.extend_from_slice(body);
-    write_all(stream, &frame, stalled).await?;
+    super::tcp::flush(stream, &frame, stalled).await?;
     Ok(frame.len())
-}
-
-/// `write_all`, closing on a peer that stops reading: each `write` returns as soon as the
-/// kernel takes some bytes, so bounding each one by `stalled` means "no progress for that
-/// long", and a large reply to a slow but reading peer still completes.
-async fn write_all(
-    stream: &mut TcpStream,
-    mut data: &[u8],
-    stalled: Option<Duration>,
-) -> std::io::Result<()> {
-    let Some(stalled) = stalled else {
-        return stream.write_all(data).await;
-    };
-    while !data.is_empty() {
-        match tokio::time::timeout(stalled, stream.write(data)).await {
-            Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(Ok(n)) => data = &data[n..],
-            Ok(Err(err)) => return Err(err),
-            Err(_) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "the peer stopped reading",
-                ))
-            }
-        }
-    }
-    Ok(())
 }

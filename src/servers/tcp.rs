@@ -432,25 +432,16 @@ async fn flush_rest(stream: &TcpStream, rest: Vec<u8>, total: usize, shared: &Sh
     true
 }
 
-/// Writes all of `data` as the peer takes it, closing on one that stops reading: each wait for
-/// room is bounded by `stalled`, so that means "no progress for that long", and a large reply
-/// to a slow but reading peer still completes.
+/// Writes all of `data` as the peer takes it, closing on one that stops reading: no progress
+/// for `stalled` (see `writable_within`), while a large reply to a slow but reading peer
+/// still completes.
 pub async fn flush(
     stream: &TcpStream,
     mut data: &[u8],
     stalled: Option<Duration>,
 ) -> io::Result<()> {
     while !data.is_empty() {
-        match wait_within(stalled, poll_fn(|cx| stream.poll_write_ready(cx))).await {
-            Some(Ok(())) => {}
-            Some(Err(err)) => return Err(err),
-            None => {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the peer stopped reading",
-                ))
-            }
-        }
+        writable_within(stream, stalled).await?;
         match send_now(stream, data) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => data = &data[n..],
@@ -459,6 +450,46 @@ pub async fn flush(
         }
     }
     Ok(())
+}
+
+/// Until `stream` has room to write; with a limit, an error once the peer has taken nothing
+/// for that long.
+///
+/// Writability alone cannot tell: Linux reports a full socket writable only after a good part
+/// of its send buffer (which autotuning grows to megabytes) has drained, and a peer reading
+/// steadily but slowly may take longer than the limit to drain that much. So when the limit
+/// passes, the send queue (`SIOCOUTQ`: bytes sent but not acknowledged, or not sent yet) is
+/// compared with the last look: shorter means the peer read some, and the wait goes on.
+async fn writable_within(stream: &TcpStream, stalled: Option<Duration>) -> io::Result<()> {
+    let ready = || poll_fn(|cx| stream.poll_write_ready(cx));
+    let Some(stalled) = stalled else {
+        return ready().await;
+    };
+    let mut queued = send_queue(stream);
+    loop {
+        if let Ok(ready) = tokio::time::timeout(stalled, ready()).await {
+            return ready;
+        }
+        match (queued, send_queue(stream)) {
+            (Some(before), Some(now)) if now < before => queued = Some(now),
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the peer stopped reading",
+                ))
+            }
+        }
+    }
+}
+
+/// Bytes in `stream`'s send queue, not yet acknowledged by the peer (None if unknown).
+fn send_queue(stream: &TcpStream) -> Option<usize> {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ (TIOCOUTQ) writes one int through the pointer, to a live local.
+    match unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut queued) } {
+        -1 => None,
+        _ => usize::try_from(queued).ok(),
+    }
 }
 
 /// `wait`, bounded by `limit` if there is one (None: the time passed first).
