@@ -1,4 +1,4 @@
-//! TCP keepalive, as the `keepalive=` option of the native clients (and, in time, the servers)
+//! TCP keepalive, as the `keepalive=` option of the native servers, clients and `ferrosock.aio`
 //! takes it: `None`/`False` (off), `True` (the documented default probes), a number (seconds of
 //! silence before the first probe) or `(idle, interval, count)`. Validation happens once, here,
 //! so every front gives the same messages.
@@ -171,6 +171,15 @@ pub fn set_keepalive(fd: RawFd, keepalive: Option<KeepaliveArg>) -> PyResult<()>
         None => socket.set_keepalive(false),
     }
     .map_err(errors::from_io)
+}
+
+/// What `keepalive` asks for, validated as every `keepalive=` option is: None when off, else
+/// `(idle, interval, count)` in whole seconds. `ferrosock.aio.start_server` checks its option
+/// with it once, then hands the result to `accept_ready` for every connection.
+#[pyfunction]
+pub fn resolve_keepalive(keepalive: Option<KeepaliveArg>) -> PyResult<Option<(u64, u64, u32)>> {
+    Ok(KeepaliveArg::resolve(keepalive)?
+        .map(|k| (k.idle.as_secs(), k.interval.as_secs(), k.retries)))
 }
 
 #[cfg(test)]

@@ -270,10 +270,16 @@ Handler = Callable[[Stream], Awaitable[Any]]
 class Server:
     """A TCP server whose connections are :class:`Stream` objects handed to ``handler``."""
 
-    def __init__(self, listener: _socket, handler: Handler) -> None:
+    def __init__(
+        self,
+        listener: _socket,
+        handler: Handler,
+        keepalive: tuple[int, int, int] | None = None,
+    ) -> None:
         self._loop = asyncio.get_running_loop()
         self._listener = listener
         self._handler = handler
+        self._keepalive = keepalive
         self._tasks: set[asyncio.Task[Any]] = set()
         self._streams: set[Stream] = set()
         self._closed = False
@@ -283,7 +289,7 @@ class Server:
 
     def _on_acceptable(self) -> None:
         try:
-            accepted = _native.accept_ready(self._listener.fileno())
+            accepted = _native.accept_ready(self._listener.fileno(), self._keepalive)
         except OSError:
             self._stats["errors"] += 1
             return
@@ -349,9 +355,23 @@ def _current_exception() -> BaseException | None:
 
 
 async def start_server(
-    handler: Handler, host: str = "127.0.0.1", port: int = 0, *, backlog: int = 128
+    handler: Handler,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    backlog: int = 128,
+    keepalive: bool | float | tuple[float, float, int] | None = True,
 ) -> Server:
-    """Serve ``handler(stream)`` for each connection to ``(host, port)``; returns the Server."""
+    """Serve ``handler(stream)`` for each connection to ``(host, port)``; returns the Server.
+
+    ``keepalive`` is the native servers' option (see ``ferrosock.servers``), set on every
+    accepted connection: ``True`` (the default, as for the servers) probes after 60 s of
+    silence, every 10 s, 5 times, so a peer that vanished while its handler waits in ``recv``
+    is noticed in about 110 s (``recv`` raises ``TimeoutError``) instead of never; a number is
+    the idle seconds, ``(idle, interval, count)`` sets all three, ``None``/``False`` turns it
+    off. A bad value raises the servers' ``ValueError``/``TypeError`` before anything is bound.
+    """
+    probes = _native.resolve_keepalive(keepalive)
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=_std.SOCK_STREAM, flags=_std.AI_PASSIVE)
     family, kind, proto, _, address = infos[0]
@@ -364,7 +384,7 @@ async def start_server(
     except BaseException:
         listener.close()
         raise
-    return Server(listener, handler)
+    return Server(listener, handler, probes)
 
 
 class Datagram:
