@@ -161,7 +161,8 @@ impl KeepaliveArg {
 }
 
 /// Sets (or, for None/False, clears) TCP keepalive on the socket `fd`, validated as every
-/// `keepalive=` option is. Used by `ferrosock.aio.connect`.
+/// `keepalive=` option is. Used by `ferrosock.aio.connect`, and by `aio.start_server` on its
+/// listening socket, whose settings Linux copies to every connection it accepts.
 #[pyfunction]
 pub fn set_keepalive(fd: RawFd, keepalive: Option<KeepaliveArg>) -> PyResult<()> {
     let resolved = KeepaliveArg::resolve(keepalive)?;
@@ -171,15 +172,6 @@ pub fn set_keepalive(fd: RawFd, keepalive: Option<KeepaliveArg>) -> PyResult<()>
         None => socket.set_keepalive(false),
     }
     .map_err(errors::from_io)
-}
-
-/// What `keepalive` asks for, validated as every `keepalive=` option is: None when off, else
-/// `(idle, interval, count)` in whole seconds. `ferrosock.aio.start_server` checks its option
-/// with it once, then hands the result to `accept_ready` for every connection.
-#[pyfunction]
-pub fn resolve_keepalive(keepalive: Option<KeepaliveArg>) -> PyResult<Option<(u64, u64, u32)>> {
-    Ok(KeepaliveArg::resolve(keepalive)?
-        .map(|k| (k.idle.as_secs(), k.interval.as_secs(), k.retries)))
 }
 
 #[cfg(test)]

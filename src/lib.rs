@@ -44,7 +44,7 @@ mod _native {
     use crate::bench::binding::load_test;
 
     #[pymodule_export]
-    use crate::keepalive::{resolve_keepalive, set_keepalive};
+    use crate::keepalive::set_keepalive;
 
     #[pymodule_export]
     use crate::framing_io::{recv_exactly, recv_msg, send_msg, FrameReader};

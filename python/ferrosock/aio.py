@@ -270,16 +270,10 @@ Handler = Callable[[Stream], Awaitable[Any]]
 class Server:
     """A TCP server whose connections are :class:`Stream` objects handed to ``handler``."""
 
-    def __init__(
-        self,
-        listener: _socket,
-        handler: Handler,
-        keepalive: tuple[int, int, int] | None = None,
-    ) -> None:
+    def __init__(self, listener: _socket, handler: Handler) -> None:
         self._loop = asyncio.get_running_loop()
         self._listener = listener
         self._handler = handler
-        self._keepalive = keepalive
         self._tasks: set[asyncio.Task[Any]] = set()
         self._streams: set[Stream] = set()
         self._closed = False
@@ -289,7 +283,7 @@ class Server:
 
     def _on_acceptable(self) -> None:
         try:
-            accepted = _native.accept_ready(self._listener.fileno(), self._keepalive)
+            accepted = _native.accept_ready(self._listener.fileno())
         except OSError:
             self._stats["errors"] += 1
             return
@@ -371,12 +365,14 @@ async def start_server(
     the idle seconds, ``(idle, interval, count)`` sets all three, ``None``/``False`` turns it
     off. A bad value raises the servers' ``ValueError``/``TypeError`` before anything is bound.
     """
-    probes = _native.resolve_keepalive(keepalive)
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=_std.SOCK_STREAM, flags=_std.AI_PASSIVE)
     family, kind, proto, _, address = infos[0]
     listener = _socket(family, kind, proto)
     try:
+        # Set on the listener, validated as every keepalive= is: Linux copies SO_KEEPALIVE and
+        # TCP_KEEPIDLE/INTVL/CNT to each connection it accepts, so none costs a system call.
+        _native.set_keepalive(listener.fileno(), keepalive)
         listener.setsockopt(_std.SOL_SOCKET, _std.SO_REUSEADDR, 1)
         listener.bind(address)
         listener.listen(backlog)
@@ -384,7 +380,7 @@ async def start_server(
     except BaseException:
         listener.close()
         raise
-    return Server(listener, handler, probes)
+    return Server(listener, handler)
 
 
 class Datagram:

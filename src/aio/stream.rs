@@ -18,7 +18,6 @@ use crate::errors;
 use crate::fd;
 use crate::framing::{Header, ReadBuffer};
 use crate::framing_py::{framing_error, take_frame};
-use crate::keepalive::KeepaliveArg;
 
 /// How much one `fill()` reads at most.
 const READ_CHUNK: usize = 64 * 1024;
@@ -218,15 +217,8 @@ impl StreamCore {
 }
 
 /// Accepts every pending connection on a non-blocking listening socket: `[(fd, address)]`.
-/// `keepalive` (as every `keepalive=` option takes it) is set on each, as the servers do.
 #[pyfunction]
-#[pyo3(signature = (listener, keepalive=None))]
-pub fn accept_ready(
-    py: Python<'_>,
-    listener: RawFd,
-    keepalive: Option<KeepaliveArg>,
-) -> PyResult<Vec<(RawFd, Py<PyAny>)>> {
-    let keepalive = KeepaliveArg::resolve(keepalive)?;
+pub fn accept_ready(py: Python<'_>, listener: RawFd) -> PyResult<Vec<(RawFd, Py<PyAny>)>> {
     let sock = fd::borrow(listener).map_err(errors::from_io)?;
     let mut out = Vec::new();
     loop {
@@ -234,10 +226,6 @@ pub fn accept_ready(
             Ok((conn, peer)) => {
                 let _ = conn.set_nonblocking(true);
                 let _ = conn.set_tcp_nodelay(true);
-                if let Some(keepalive) = &keepalive {
-                    // As the native servers do: a socket that refuses it is served anyway.
-                    let _ = keepalive.apply(&conn);
-                }
                 out.push((conn.into_raw_fd(), crate::addr::from_sockaddr(py, &peer)?));
                 if out.len() >= 64 {
                     return Ok(out);
