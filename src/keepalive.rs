@@ -1,4 +1,4 @@
-//! TCP keepalive, as the `keepalive=` option of the native clients (and, in time, the servers)
+//! TCP keepalive, as the `keepalive=` option of the native servers, clients and `ferrosock.aio`
 //! takes it: `None`/`False` (off), `True` (the documented default probes), a number (seconds of
 //! silence before the first probe) or `(idle, interval, count)`. Validation happens once, here,
 //! so every front gives the same messages.
@@ -161,7 +161,8 @@ impl KeepaliveArg {
 }
 
 /// Sets (or, for None/False, clears) TCP keepalive on the socket `fd`, validated as every
-/// `keepalive=` option is. Used by `ferrosock.aio.connect`.
+/// `keepalive=` option is. Used by `ferrosock.aio.connect`, and by `aio.start_server` on its
+/// listening socket, whose settings Linux copies to every connection it accepts.
 #[pyfunction]
 pub fn set_keepalive(fd: RawFd, keepalive: Option<KeepaliveArg>) -> PyResult<()> {
     let resolved = KeepaliveArg::resolve(keepalive)?;

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import struct
 
+import netns
 import pytest
 from ferrosock import aio, framing, servers
 
@@ -250,3 +252,183 @@ def test_native_client_timeout_and_cancellation(run):
                 )
 
     run(main())
+
+
+# ---- start_server(keepalive=...): the servers' option, on every accepted connection ----
+
+KEEPALIVE_OFF = (0, None, None, None)
+
+
+def keepalive_of(fd: int) -> tuple[int, int | None, int | None, int | None]:
+    with socket.socket(fileno=os.dup(fd)) as s:
+        if not s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE):
+            return KEEPALIVE_OFF
+        return (
+            1,
+            s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+            s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+            s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+        )
+
+
+def accepted_socket(local, peer) -> int:
+    """The descriptor of this process whose TCP socket is bound to ``local``, connected to
+    ``peer``: the server's end of a connection (the listener has no peer)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            if not os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                continue
+            with socket.socket(fileno=os.dup(fd)) as s:
+                if s.type == socket.SOCK_STREAM and (s.getsockname(), s.getpeername()) == (
+                    local,
+                    peer,
+                ):
+                    return fd
+        except OSError:
+            continue
+    raise AssertionError(f"no socket of this process connects {local} to {peer}")
+
+
+async def accepted_keepalive(**options) -> list[tuple[int, int | None, int | None, int | None]]:
+    """Start a server with ``options``, connect twice, read the accepted sockets' options."""
+
+    async def handler(stream: aio.Stream) -> None:
+        await stream.send(b"!")  # accepted: the server's socket exists
+        await stream.recv()
+
+    seen = []
+    async with await aio.start_server(handler, HOST, 0, **options) as server:
+        for _ in range(2):
+            reader, writer = await asyncio.open_connection(*server.address)
+            assert await asyncio.wait_for(reader.readexactly(1), 5) == b"!"
+            fd = accepted_socket(server.address, writer.get_extra_info("sockname"))
+            seen.append(keepalive_of(fd))
+            writer.close()
+            await writer.wait_closed()
+    return seen
+
+
+KEEPALIVE_CASES = [
+    (True, (1, 60, 10, 5)),
+    (7, (1, 7, 7, 5)),
+    (300.4, (1, 300, 10, 5)),
+    ((3, 2, 4), (1, 3, 2, 4)),
+    (False, KEEPALIVE_OFF),
+    (None, KEEPALIVE_OFF),
+]
+
+
+@pytest.mark.parametrize(("keepalive", "expected"), KEEPALIVE_CASES)
+def test_start_server_sets_keepalive_on_accepted_connections(run, keepalive, expected):
+    assert run(accepted_keepalive(keepalive=keepalive)) == [expected, expected]
+
+
+def test_start_server_keepalive_defaults_on_as_the_servers_do(run):
+    assert run(accepted_keepalive()) == [(1, 60, 10, 5)] * 2
+    # The native servers' default, read back the same way.
+    with servers.EchoServer((HOST, 0)) as srv:
+        with socket.create_connection(srv.address, timeout=5) as c:
+            c.sendall(b"x")
+            assert c.recv(1) == b"x"  # accepted and configured by now
+            # The server's end lives in this process too: find it by its addresses.
+            native = keepalive_of(accepted_socket(srv.address, c.getsockname()))
+    assert native == (1, 60, 10, 5)
+
+
+KEEPALIVE_BAD = [0, 0.5, -3, float("nan"), float("inf"), 2**2000, (1, 1, 0), (1, 0, 3)]
+KEEPALIVE_BAD += [(1, 1, 128), (1, 1, -1), (0.2, 1, 1), "yes", b"1", [1, 1, 1], (1, 2)]
+KEEPALIVE_BAD += [(1, 2, 3, 4), (1, 1, 2.5), ("1", 1, 1), (True, 1, 1)]
+
+
+def refusals(call) -> list[tuple[type, str]]:
+    got = []
+    for bad in KEEPALIVE_BAD:
+        with pytest.raises((ValueError, TypeError)) as info:
+            call(bad)
+        got.append((info.type, str(info.value)))
+    return got
+
+
+def test_start_server_refuses_bad_keepalive_as_the_servers_do(run):
+    def native(bad):
+        servers.EchoServer((HOST, 0), keepalive=bad).stop()
+
+    async def start(bad):
+        server = await aio.start_server(lambda s: s.recv(), HOST, 0, keepalive=bad)
+        server.close()
+
+    before = open_fds()
+    got = refusals(lambda bad: run(start(bad)))
+    assert open_fds() == before  # refused before anything was bound
+    assert got == refusals(native)
+    assert got[0] == (ValueError, "keepalive idle time must be a number of seconds from 1 up")
+    assert (
+        TypeError,
+        "keepalive must be True, False, None, a number of seconds or an "
+        "(idle, interval, count) tuple, not str",
+    ) in got
+
+
+VANISHING_PEER_SCRIPT = """
+import asyncio, errno, socket, time
+from ferrosock import aio
+
+async def serve(keepalive, limit, results, name):
+    async def handler(stream):
+        began = time.monotonic()
+        try:
+            await asyncio.wait_for(stream.recv(), limit)
+            results[name] = ("answered", 0.0)
+        except (OSError, asyncio.TimeoutError) as exc:
+            # wait_for's limit has no errno (asyncio.TimeoutError is TimeoutError from 3.11,
+            # which an OSError with errno ETIMEDOUT also is).
+            if getattr(exc, "errno", None) == errno.ETIMEDOUT:
+                what = "ETIMEDOUT"
+            elif isinstance(exc, asyncio.TimeoutError):
+                what = "still_waiting"
+            else:
+                what = repr(exc).replace(" ", "")
+            results[name] = (what, time.monotonic() - began)
+
+    return await aio.start_server(handler, "127.0.0.1", 0, keepalive=keepalive)
+
+async def main():
+    results = {}
+    on = await serve((1, 1, 2), 15, results, "on")
+    off = await serve(False, 6, results, "off")
+    peers = []
+    for server in (on, off):
+        c = socket.socket()
+        c.bind((VANISHING, 0))        # the peer that will vanish
+        c.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(c, server.address)
+        peers.append(c)
+    while on.stats()["connections_open"] + off.stats()["connections_open"] < 2:
+        await asyncio.sleep(0.02)
+    blackhole()  # the peer vanishes
+    while len(results) < 2:
+        await asyncio.sleep(0.05)
+    for server in (on, off):
+        server.close()
+        await server.wait_closed()
+    for c in peers:
+        c.close()
+    return results
+
+for name, (what, after) in sorted(asyncio.run(main()).items()):
+    print(name, what, f"{after:.2f}")
+"""
+
+
+def test_start_server_keepalive_notices_a_peer_whose_traffic_is_dropped():
+    run = netns.run(VANISHING_PEER_SCRIPT, timeout=30)
+    results = {
+        name: (what, float(after))
+        for name, what, after in (line.split() for line in run.stdout.splitlines())
+    }
+    # idle 1 s + 2 probes 1 s apart: about 3 s; generous bounds.
+    assert results["on"][0] == "ETIMEDOUT", results
+    assert 1.5 < results["on"][1] < 15, results
+    # Without keepalive the handler never notices: still waiting when we stop looking.
+    assert results["off"][0] == "still_waiting", results

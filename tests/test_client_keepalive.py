@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import socket
-import subprocess
-import sys
-import textwrap
 import threading
 
+import netns
 import pytest
 from ferrosock import aio, clients
 
@@ -196,97 +193,73 @@ def test_udp_echo_takes_the_option_and_ignores_it():
             t.join(10)
 
 
-VANISHING_SERVER_SCRIPT = textwrap.dedent(
-    """
-    import asyncio, errno, socket, subprocess, threading, time
-    from ferrosock import aio, clients
+VANISHING_SERVER_SCRIPT = """
+import asyncio, errno, socket, threading, time
+from ferrosock import aio, clients
 
-    def sh(cmd):
-        subprocess.run(cmd, shell=True, check=True, capture_output=True)
+server = socket.create_server((VANISHING, 0))   # the server that will vanish
+accepted = []
 
-    # A network namespace of our own (unshare -n): its loopback is ours alone.
-    sh("ip link set lo up")
-    # Local delivery is looked up after our rules, so a blackhole rule can drop traffic.
-    sh("ip rule add pref 100 lookup local && ip rule del pref 0")
-    server = socket.create_server(("127.0.0.2", 0))   # the server that will vanish
-    accepted = []
-
-    def accept_forever():
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            accepted.append(conn)            # never answers, never closes
-
-    threading.Thread(target=accept_forever, daemon=True).start()
-    address = server.getsockname()
-
-    def outcome(exc):
-        return "ETIMEDOUT" if getattr(exc, "errno", None) == errno.ETIMEDOUT else repr(exc)
-
-    def blocking_echo(results):
-        began = time.monotonic()
+def accept_forever():
+    while True:
         try:
-            clients.echo(address, b"x", timeout=None, keepalive=(1, 1, 2))
-            results["echo"] = ("answered", 0.0)
-        except OSError as exc:
-            results["echo"] = (outcome(exc), time.monotonic() - began)
+            conn, _ = server.accept()
+        except OSError:
+            return
+        accepted.append(conn)            # never answers, never closes
 
-    async def stream_recv(keepalive, limit):
-        stream = await aio.connect(*address, timeout=5, keepalive=keepalive)
-        began = time.monotonic()
-        try:
-            await asyncio.wait_for(stream.recv(), limit)
-            return ("answered", 0.0)
-        except OSError as exc:  # asyncio.TimeoutError is an OSError too (3.11+): no errno
-            if exc.errno is None and isinstance(exc, asyncio.TimeoutError):
-                return ("still waiting", time.monotonic() - began)
-            return (outcome(exc), time.monotonic() - began)
-        except asyncio.TimeoutError:  # before 3.11, not an OSError
+threading.Thread(target=accept_forever, daemon=True).start()
+address = server.getsockname()
+
+def outcome(exc):
+    return "ETIMEDOUT" if getattr(exc, "errno", None) == errno.ETIMEDOUT else repr(exc)
+
+def blocking_echo(results):
+    began = time.monotonic()
+    try:
+        clients.echo(address, b"x", timeout=None, keepalive=(1, 1, 2))
+        results["echo"] = ("answered", 0.0)
+    except OSError as exc:
+        results["echo"] = (outcome(exc), time.monotonic() - began)
+
+async def stream_recv(keepalive, limit):
+    stream = await aio.connect(*address, timeout=5, keepalive=keepalive)
+    began = time.monotonic()
+    try:
+        await asyncio.wait_for(stream.recv(), limit)
+        return ("answered", 0.0)
+    except OSError as exc:  # asyncio.TimeoutError is an OSError too (3.11+): no errno
+        if exc.errno is None and isinstance(exc, asyncio.TimeoutError):
             return ("still waiting", time.monotonic() - began)
-        finally:
-            stream.close()
+        return (outcome(exc), time.monotonic() - began)
+    except asyncio.TimeoutError:  # before 3.11, not an OSError
+        return ("still waiting", time.monotonic() - began)
+    finally:
+        stream.close()
 
-    async def main():
-        results = {}
-        t = threading.Thread(target=blocking_echo, args=(results,))
-        on = asyncio.ensure_future(stream_recv((1, 1, 2), 15))
-        off = asyncio.ensure_future(stream_recv(False, 6))
-        t.start()
-        while len(accepted) < 3:
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.3)   # the echo request is in the server's buffer, unanswered
-        # The server vanishes: everything sent to it is silently dropped, probes included.
-        sh("ip rule add pref 1 to 127.0.0.2 blackhole")
-        results["stream"] = await on
-        results["stream off"] = await off
-        await asyncio.get_running_loop().run_in_executor(None, t.join, 20)
-        return results
+async def main():
+    results = {}
+    t = threading.Thread(target=blocking_echo, args=(results,))
+    on = asyncio.ensure_future(stream_recv((1, 1, 2), 15))
+    off = asyncio.ensure_future(stream_recv(False, 6))
+    t.start()
+    while len(accepted) < 3:
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)   # the echo request is in the server's buffer, unanswered
+    blackhole()  # the server vanishes
+    results["stream"] = await on
+    results["stream off"] = await off
+    await asyncio.get_running_loop().run_in_executor(None, t.join, 20)
+    return results
 
-    for name, (what, after) in sorted(asyncio.run(main()).items()):
-        print(name.replace(" ", "_"), what.replace(" ", "_"), f"{after:.2f}")
-    server.close()
-    """
-)
+for name, (what, after) in sorted(asyncio.run(main()).items()):
+    print(name.replace(" ", "_"), what.replace(" ", "_"), f"{after:.2f}")
+server.close()
+"""
 
 
 def test_keepalive_notices_a_server_whose_traffic_is_dropped():
-    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
-        pytest.skip("needs root, unshare and ip to blackhole a peer in a network namespace")
-    probe = subprocess.run(
-        ["unshare", "-n", "ip", "rule", "add", "pref", "1", "to", "127.0.0.2", "blackhole"],
-        capture_output=True,
-    )
-    if probe.returncode != 0:
-        pytest.skip(f"cannot make a network namespace with rules: {probe.stderr.decode()!r}")
-    run = subprocess.run(
-        ["unshare", "-n", sys.executable, "-c", VANISHING_SERVER_SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=40,
-    )
-    assert run.returncode == 0, run.stderr
+    run = netns.run(VANISHING_SERVER_SCRIPT, timeout=40)
     results = {
         name: (what, float(after))
         for name, what, after in (line.split() for line in run.stdout.splitlines())

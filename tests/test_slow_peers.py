@@ -9,15 +9,12 @@ an answered request has been given to ``log``.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import struct
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 
+import netns
 import pytest
 from ferrosock import clients, servers
 
@@ -158,62 +155,38 @@ def test_write_timeout_and_keepalive_arguments():
         assert clients.echo(srv.address, b"u", kind="udp", timeout=5) == b"u"
 
 
-BLACKHOLE_SCRIPT = textwrap.dedent(
-    """
-    import socket, subprocess, sys, time
-    from ferrosock import servers
+BLACKHOLE_SCRIPT = """
+import socket, time
+from ferrosock import servers
 
-    def sh(cmd):
-        subprocess.run(cmd, shell=True, check=True, capture_output=True)
-
-    # This runs in a network namespace of its own (unshare -n): its loopback is ours alone.
-    sh("ip link set lo up")
-    # Local delivery is looked up after our rules, so a blackhole rule can drop traffic.
-    sh("ip rule add pref 100 lookup local && ip rule del pref 0")
-    on = servers.EchoServer(("127.0.0.1", 0), keepalive=(1, 1, 2)).start()
-    off = servers.EchoServer(("127.0.0.1", 0), keepalive=False).start()
-    peers = []
-    for srv in (on, off):
-        c = socket.socket()
-        c.bind(("127.0.0.2", 0))        # the peer that will vanish
-        c.settimeout(5)
-        c.connect(srv.address)
-        c.sendall(b"hi")
-        assert c.recv(2) == b"hi"
-        peers.append(c)
-    # The peer vanishes: everything sent to it is silently dropped, probes included.
-    sh("ip rule add pref 1 to 127.0.0.2 blackhole")
-    began = time.monotonic()
-    while on.stats()["connections_open"]:
-        assert time.monotonic() - began < 15, "keepalive did not notice the vanished peer"
-        time.sleep(0.05)
-    noticed = time.monotonic() - began
-    time.sleep(1.0)
-    assert off.stats()["connections_open"] == 1  # without keepalive: never noticed
-    print(f"noticed after {noticed:.2f} s")
-    on.stop(); off.stop()
-    for c in peers:
-        c.close()
-    """
-)
+on = servers.EchoServer(("127.0.0.1", 0), keepalive=(1, 1, 2)).start()
+off = servers.EchoServer(("127.0.0.1", 0), keepalive=False).start()
+peers = []
+for srv in (on, off):
+    c = socket.socket()
+    c.bind((VANISHING, 0))        # the peer that will vanish
+    c.settimeout(5)
+    c.connect(srv.address)
+    c.sendall(b"hi")
+    assert c.recv(2) == b"hi"
+    peers.append(c)
+blackhole()  # the peer vanishes
+began = time.monotonic()
+while on.stats()["connections_open"]:
+    assert time.monotonic() - began < 15, "keepalive did not notice the vanished peer"
+    time.sleep(0.05)
+noticed = time.monotonic() - began
+time.sleep(1.0)
+assert off.stats()["connections_open"] == 1  # without keepalive: never noticed
+print(f"noticed after {noticed:.2f} s")
+on.stop(); off.stop()
+for c in peers:
+    c.close()
+"""
 
 
 def test_keepalive_notices_a_peer_whose_traffic_is_dropped():
-    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
-        pytest.skip("needs root, unshare and ip to blackhole a peer in a network namespace")
-    probe = subprocess.run(
-        ["unshare", "-n", "ip", "rule", "add", "pref", "1", "to", "127.0.0.2", "blackhole"],
-        capture_output=True,
-    )
-    if probe.returncode != 0:
-        pytest.skip(f"cannot make a network namespace with rules: {probe.stderr.decode()!r}")
-    run = subprocess.run(
-        ["unshare", "-n", sys.executable, "-c", BLACKHOLE_SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=25,
-    )
-    assert run.returncode == 0, run.stderr
+    run = netns.run(BLACKHOLE_SCRIPT, timeout=25)
     noticed = float(run.stdout.split()[2])
     # idle 1 s + 2 probes 1 s apart: about 3 s; generous bounds.
     assert 1.5 < noticed < 15

@@ -349,14 +349,30 @@ def _current_exception() -> BaseException | None:
 
 
 async def start_server(
-    handler: Handler, host: str = "127.0.0.1", port: int = 0, *, backlog: int = 128
+    handler: Handler,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    backlog: int = 128,
+    keepalive: bool | float | tuple[float, float, int] | None = True,
 ) -> Server:
-    """Serve ``handler(stream)`` for each connection to ``(host, port)``; returns the Server."""
+    """Serve ``handler(stream)`` for each connection to ``(host, port)``; returns the Server.
+
+    ``keepalive`` is the native servers' option (see ``ferrosock.servers``), set on every
+    accepted connection: ``True`` (the default, as for the servers) probes after 60 s of
+    silence, every 10 s, 5 times, so a peer that vanished while its handler waits in ``recv``
+    is noticed in about 110 s (``recv`` raises ``TimeoutError``) instead of never; a number is
+    the idle seconds, ``(idle, interval, count)`` sets all three, ``None``/``False`` turns it
+    off. A bad value raises the servers' ``ValueError``/``TypeError`` before anything is bound.
+    """
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=_std.SOCK_STREAM, flags=_std.AI_PASSIVE)
     family, kind, proto, _, address = infos[0]
     listener = _socket(family, kind, proto)
     try:
+        # Set on the listener, validated as every keepalive= is: Linux copies SO_KEEPALIVE and
+        # TCP_KEEPIDLE/INTVL/CNT to each connection it accepts, so none costs a system call.
+        _native.set_keepalive(listener.fileno(), keepalive)
         listener.setsockopt(_std.SOL_SOCKET, _std.SO_REUSEADDR, 1)
         listener.bind(address)
         listener.listen(backlog)
