@@ -125,13 +125,8 @@ def test_a_slow_reader_gets_a_large_reply_whole_and_in_order(which, options):
 # of it (some 1.3 MiB of the 4 MiB it grows to on loopback) has drained. A peer reading steadily
 # at 2 MB/s, never pausing over 15 ms, needs 0.65 s for that, and is closed as "stopped reading"
 # with write_timeout=0.6 after about 2.8 s and 4-5 MiB (the echo server: after 0.7 s).
-CUT_OFF = (
-    "server core: a reader steadily slower than (send buffer / 3) / write_timeout is closed as "
-    "stalled; progress is only seen when the kernel reports the socket writable"
-)
 
 
-@pytest.mark.xfail(strict=True, reason=CUT_OFF)
 @pytest.mark.parametrize(
     ("which", "options"),
     [
