@@ -9,7 +9,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::fd::{self, Interest};
@@ -20,9 +20,10 @@ pub const SIGNAL_SLICE: Duration = Duration::from_secs(1);
 pub struct Finished {
     done: Mutex<bool>,
     changed: Condvar,
-    /// Readable once `done` is set (None if the system refused an eventfd: then
-    /// `wait_interruptibly` falls back to the condition variable in short slices).
-    event: Option<OwnedFd>,
+    /// Readable once `done` is set. Made by the first `wait_interruptibly` (a server only
+    /// started and stopped holds no descriptor for it); None inside if the system refused an
+    /// eventfd: the wait then falls back to the condition variable in short slices.
+    event: OnceLock<Option<OwnedFd>>,
 }
 
 /// What `wait_interruptibly` saw.
@@ -34,16 +35,19 @@ pub enum Woken {
 
 impl Finished {
     pub fn new() -> Self {
-        // SAFETY: eventfd returns a new descriptor we then own, or -1.
-        let event = match unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) } {
-            -1 => None,
-            // SAFETY: a fresh descriptor, owned by nothing else.
-            raw => Some(unsafe { OwnedFd::from_raw_fd(raw) }),
-        };
         Finished {
             done: Mutex::new(false),
             changed: Condvar::new(),
-            event,
+            event: OnceLock::new(),
+        }
+    }
+
+    fn make_event() -> Option<OwnedFd> {
+        // SAFETY: eventfd returns a new descriptor we then own, or -1.
+        match unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) } {
+            -1 => None,
+            // SAFETY: a fresh descriptor, owned by nothing else.
+            raw => Some(unsafe { OwnedFd::from_raw_fd(raw) }),
         }
     }
 
@@ -51,7 +55,7 @@ impl Finished {
         let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
         if !*done {
             *done = true;
-            if let Some(event) = &self.event {
+            if let Some(Some(event)) = self.event.get() {
                 let one = 1u64.to_ne_bytes();
                 // SAFETY: writes 8 bytes from a live buffer to our own eventfd.
                 let _ = unsafe { libc::write(event.as_raw_fd(), one.as_ptr().cast(), one.len()) };
@@ -77,7 +81,15 @@ impl Finished {
     /// Sleeps until the server finishes, a signal arrives or `SIGNAL_SLICE` passes. Call it
     /// with the GIL released.
     pub fn wait_interruptibly(&self) -> io::Result<Woken> {
-        let Some(event) = &self.event else {
+        let event = {
+            // Under the lock `mark` takes: either it has run (done), or it will see the event.
+            let done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+            if *done {
+                return Ok(Woken::Finished);
+            }
+            self.event.get_or_init(Finished::make_event)
+        };
+        let Some(event) = event else {
             let short = Duration::from_millis(50);
             return Ok(if self.wait(short) {
                 Woken::Finished

@@ -131,6 +131,6 @@ async fn write_frame(
     let mut frame = Vec::with_capacity(head_len + body.len());
     frame.extend_from_slice(&head[..head_len]);
     frame.extend_from_slice(body);
-    super::tcp::flush(stream, &frame, stalled).await?;
+    super::sockio::flush(stream, &frame, stalled).await?;
     Ok(frame.len())
 }

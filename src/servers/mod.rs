@@ -14,6 +14,7 @@ mod framed;
 mod options;
 mod python_calls;
 mod shared;
+mod sockio;
 mod stats;
 mod tcp;
 mod udp;
