@@ -5,12 +5,15 @@ Used by the keepalive tests of the servers (tests/test_slow_peers.py) and of the
 (tests/test_client_keepalive.py). The script given to :func:`run` is run after
 :data:`PRELUDE`, which brings the namespace's loopback up and defines ``sh(cmd)`` and
 ``blackhole(address)``; ``VANISHING`` (127.0.0.2) is the address meant to vanish.
+:func:`keepalive_of` reads a socket's keepalive options back, for the same tests and
+tests/test_aio.py.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -64,3 +67,20 @@ def run(script: str, timeout: float) -> subprocess.CompletedProcess:
     )
     assert proc.returncode == 0, proc.stderr
     return proc
+
+
+KEEPALIVE_OFF = (0, None, None, None)
+
+
+def keepalive_of(fd: int) -> tuple[int, int | None, int | None, int | None]:
+    """(SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT) of descriptor ``fd``, read back
+    with the stdlib; ``KEEPALIVE_OFF`` when keepalive is off."""
+    with socket.socket(fileno=os.dup(fd)) as s:
+        if not s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE):
+            return KEEPALIVE_OFF
+        return (
+            1,
+            s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+            s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+            s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+        )

@@ -256,20 +256,6 @@ def test_native_client_timeout_and_cancellation(run):
 
 # ---- start_server(keepalive=...): the servers' option, on every accepted connection ----
 
-KEEPALIVE_OFF = (0, None, None, None)
-
-
-def keepalive_of(fd: int) -> tuple[int, int | None, int | None, int | None]:
-    with socket.socket(fileno=os.dup(fd)) as s:
-        if not s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE):
-            return KEEPALIVE_OFF
-        return (
-            1,
-            s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
-            s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
-            s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
-        )
-
 
 def accepted_socket(local, peer) -> int:
     """The descriptor of this process whose TCP socket is bound to ``local``, connected to
@@ -303,7 +289,7 @@ async def accepted_keepalive(**options) -> list[tuple[int, int | None, int | Non
             reader, writer = await asyncio.open_connection(*server.address)
             assert await asyncio.wait_for(reader.readexactly(1), 5) == b"!"
             fd = accepted_socket(server.address, writer.get_extra_info("sockname"))
-            seen.append(keepalive_of(fd))
+            seen.append(netns.keepalive_of(fd))
             writer.close()
             await writer.wait_closed()
     return seen
@@ -314,8 +300,8 @@ KEEPALIVE_CASES = [
     (7, (1, 7, 7, 5)),
     (300.4, (1, 300, 10, 5)),
     ((3, 2, 4), (1, 3, 2, 4)),
-    (False, KEEPALIVE_OFF),
-    (None, KEEPALIVE_OFF),
+    (False, netns.KEEPALIVE_OFF),
+    (None, netns.KEEPALIVE_OFF),
 ]
 
 
@@ -332,7 +318,7 @@ def test_start_server_keepalive_defaults_on_as_the_servers_do(run):
             c.sendall(b"x")
             assert c.recv(1) == b"x"  # accepted and configured by now
             # The server's end lives in this process too: find it by its addresses.
-            native = keepalive_of(accepted_socket(srv.address, c.getsockname()))
+            native = netns.keepalive_of(accepted_socket(srv.address, c.getsockname()))
     assert native == (1, 60, 10, 5)
 
 

@@ -18,19 +18,6 @@ import pytest
 from ferrosock import aio, clients
 
 HOST = "127.0.0.1"
-OFF = (0, None, None, None)
-
-
-def options_of(fd: int) -> tuple[int, int | None, int | None, int | None]:
-    with socket.socket(fileno=os.dup(fd)) as s:
-        if not s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE):
-            return OFF
-        return (
-            1,
-            s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
-            s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
-            s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
-        )
 
 
 def find_local_socket(address: tuple[str, int]) -> int:
@@ -70,7 +57,7 @@ class InspectingEchoServer:
                     return
                 with conn:
                     conn.settimeout(10)
-                    self.seen.append(options_of(find_local_socket(peer)))
+                    self.seen.append(netns.keepalive_of(find_local_socket(peer)))
                     while data := conn.recv(65536):
                         conn.sendall(data)
         except BaseException as exc:  # reported by the test
@@ -95,8 +82,8 @@ CASES = [
     (7, (1, 7, 7, 5)),
     (300.4, (1, 300, 10, 5)),
     ((3, 2, 4), (1, 3, 2, 4)),
-    (False, OFF),
-    (None, OFF),
+    (False, netns.KEEPALIVE_OFF),
+    (None, netns.KEEPALIVE_OFF),
 ]
 
 
@@ -136,7 +123,7 @@ def test_defaults_off_for_one_shot_echo_on_for_streams():
     with InspectingEchoServer() as srv:
         assert clients.echo(srv.address, b"d", timeout=5) == b"d"
         asyncio.run(main())
-    assert srv.seen == [OFF, OFF, (1, 60, 10, 5)]
+    assert srv.seen == [netns.KEEPALIVE_OFF, netns.KEEPALIVE_OFF, (1, 60, 10, 5)]
 
 
 BAD_VALUES = [0, 0.5, -3, float("nan"), float("inf"), 2**2000, (1, 1, 0), (1, 0, 3)]

@@ -120,11 +120,11 @@ def test_a_slow_reader_gets_a_large_reply_whole_and_in_order(which, options):
     assert took > 2 * TIMEOUT, took
 
 
-# Found by these tests: the flush waits for the socket to become writable, each wait bounded by
-# the timeout, but the kernel only reports a full send buffer writable again once about a third
-# of it (some 1.3 MiB of the 4 MiB it grows to on loopback) has drained. A peer reading steadily
-# at 2 MB/s, never pausing over 15 ms, needs 0.65 s for that, and is closed as "stopped reading"
-# with write_timeout=0.6 after about 2.8 s and 4-5 MiB (the echo server: after 0.7 s).
+# Found by these tests: the kernel reports a full send buffer writable again only once about a
+# third of it (some 1.3 MiB of the 4 MiB it grows to on loopback) has drained, which a peer
+# reading steadily at 2 MB/s takes 0.65 s to do. When each wait for writability was bounded by
+# the timeout, such a peer was closed as "stopped reading"; now a wait that runs out goes on
+# while the send queue (SIOCOUTQ) is shrinking.
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 //! The TCP loops: an accept loop handing connections to the workers, and one small task per
 //! connection.
 //!
-//! A connection waits for readiness (`readable()`), then reads into its worker's scratch
+//! A connection waits for readiness (`readable_within`), then reads into its worker's scratch
 //! buffer and answers from there with `try_write`, all without an `.await` in between; only a
 //! reply the kernel did not take at once is copied into a per-connection `Vec`, freed once
 //! flushed. So an idle connection holds no buffer: its task is the socket, a few counters'
@@ -374,19 +374,13 @@ async fn flush_rest(stream: &TcpStream, rest: Vec<u8>, total: usize, shared: &Sh
     true
 }
 
-/// `wait`, bounded by `limit` if there is one (None: the time passed first).
-pub async fn wait_within<T>(limit: Option<Duration>, wait: impl Future<Output = T>) -> Option<T> {
-    match limit {
-        Some(limit) => tokio::time::timeout(limit, wait).await.ok(),
-        None => Some(wait.await),
-    }
-}
-
 /// Until `stream` has data or end-of-stream (Some), or `limit` passes first (None).
 ///
 /// The limit's timer is one per connection, allocated on the first wait (only when there is a
 /// limit) and re-armed for each later one, in `timer`: a `tokio::time::timeout` per wait would
-/// put its `Sleep` (about 100 bytes) inline in every idle connection's future.
+/// put its `Sleep` (about 100 bytes) inline in every idle connection's future. Readiness comes
+/// through the stream's own reader waker, so the wait holds nothing but references:
+/// `TcpStream::readable()` would keep a waiter of its own, 150 bytes in every idle connection.
 fn readable_within<'a>(
     stream: &'a TcpStream,
     limit: Option<Duration>,
@@ -410,21 +404,14 @@ fn readable_within<'a>(
     })
 }
 
-/// Until `stream` has data (or end-of-stream). Through the stream's own reader waker, so the
-/// future holds nothing but the reference: `TcpStream::readable()` would keep a waiter of
-/// its own, 150 bytes in every idle connection.
-fn readable(stream: &TcpStream) -> impl Future<Output = io::Result<()>> + '_ {
-    poll_fn(|cx| stream.poll_read_ready(cx))
-}
-
 /// A handler that may block (sleep, file or network I/O) runs on the runtime's blocking
 /// threads, so the worker goes on serving its other connections meanwhile. That hand-over
 /// costs a copy and two thread wake-ups per message, hence opt-in (`blocking=True`).
 async fn serve_blocking_handler(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     let peer_py = Python::attach(|py| peer_tuple(py, peer));
-    let idle = shared.options.idle_timeout;
+    let mut idle = None;
     loop {
-        match wait_within(idle, readable(&stream)).await {
+        match readable_within(&stream, shared.options.idle_timeout, &mut idle).await {
             Some(Ok(())) => {}
             Some(Err(_)) => {
                 shared.stats.error();
