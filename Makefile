@@ -59,11 +59,13 @@ test: build system-deps ## Set up and run every test (cargo test, then pytest)
 	$(PY) -m pytest
 
 # SKIP=3.11 / ONLY=3.9,3.13 choose versions; SDIST=3.X (default: the newest tested; none)
-# is the one that also installs the sdist with pip, compiling it (tests/test_sdist.py).
+# is the one that also installs the sdist with pip, compiling it (tests/test_sdist.py);
+# PYTEST="-x -k tls" passes arguments to each pytest run (default -q).
 SDIST ?= newest
+PYTEST ?= -q
 .PHONY: test-pythons
 test-pythons: venv system-deps ## Build and run the full pytest suite on every CPython 3.9+ found (.venvs/3.X, target/py3.X)
-	$(PY) tools/test_pythons.py --skip "$(SKIP)" --only "$(ONLY)" --sdist "$(SDIST)"
+	$(PY) tools/test_pythons.py --skip "$(SKIP)" --only "$(ONLY)" --sdist "$(SDIST)" -- $(PYTEST)
 
 .PHONY: bench
 bench: build ## Run the benchmarks

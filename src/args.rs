@@ -13,11 +13,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
 /// The running interpreter's minor version (3.X): the one place the Rust side asks for it,
-/// for the few conversions whose errors changed between 3.9 and 3.11. On 3.9 `PyArg_Parse`'s
+/// for the few conversions whose errors changed between 3.9 and 3.13. On 3.9 `PyArg_Parse`'s
 /// integer formats reject a float with their own message (3.10 dropped the check:
 /// `__index__` decides); up to 3.10 the socket constructor parses its ints with the `i`
 /// format (Argument Clinic's `int` from 3.11), and a float timeout too large for `_PyTime_t`
-/// says so (3.11 says `time_t`).
+/// says so (3.11 says `time_t`); 3.12 made `setblocking` a truth test; 3.13 renamed
+/// `_PyTime_t` to `PyTime_t` in its overflow message and reworded an unknown keyword.
 pub fn python_minor(py: Python<'_>) -> u8 {
     static MINOR: OnceLock<u8> = OnceLock::new();
     *MINOR.get_or_init(|| py.version_info().minor)
@@ -90,6 +91,16 @@ pub fn clinic_int(obj: &Bound<'_, PyAny>) -> PyResult<c_int> {
         _ => Err(PyOverflowError::new_err(
             "Python int too large to convert to C int",
         )),
+    }
+}
+
+/// `setblocking`'s flag: up to 3.11 a C long (`PyLong_AsLong`, so `setblocking(2**100)`
+/// overflows), from 3.12 a truth test (`PyObject_IsTrue`: any object, as `bool()` takes it).
+pub fn blocking_flag(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if python_minor(obj.py()) >= 12 {
+        obj.is_truthy()
+    } else {
+        Ok(c_long(obj)? != 0)
     }
 }
 
@@ -303,9 +314,12 @@ pub fn keywords<'py>(
         };
         let key = key.to_string_lossy();
         if !names.contains(&key.as_ref()) {
-            return Err(PyTypeError::new_err(format!(
-                "'{key}' is an invalid keyword argument for {method}()"
-            )));
+            // 3.13's getargs.c took the wording of Python functions
+            return Err(PyTypeError::new_err(if python_minor(kw.py()) >= 13 {
+                format!("{method}() got an unexpected keyword argument '{key}'")
+            } else {
+                format!("'{key}' is an invalid keyword argument for {method}()")
+            }));
         }
     }
     Ok(())

@@ -437,7 +437,7 @@ impl Socket {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
-        let blocking = args::c_long(&args::single("setblocking", args, kwargs)?)? != 0;
+        let blocking = args::blocking_flag(&args::single("setblocking", args, kwargs)?)?;
         let timeout = if blocking { -1 } else { 0 };
         self.timeout_ns.store(timeout, Ordering::Relaxed);
         self.set_fd_blocking(blocking)

@@ -19,8 +19,13 @@ pub fn set_default_timeout(timeout: Timeout) {
     DEFAULT_TIMEOUT_NS.store(timeout.0, Ordering::Relaxed);
 }
 
-fn too_large() -> PyErr {
-    PyOverflowError::new_err("timestamp too large to convert to C _PyTime_t")
+/// `_PyTime_t` overflow; 3.13 made the type public as `PyTime_t` and its message followed.
+fn too_large(py: Python<'_>) -> PyErr {
+    if crate::args::python_minor(py) >= 13 {
+        PyOverflowError::new_err("timestamp too large to convert to C PyTime_t")
+    } else {
+        PyOverflowError::new_err("timestamp too large to convert to C _PyTime_t")
+    }
 }
 
 /// Seconds as a float to nanoseconds, rounded away from zero (CPython's `_PyTime_ROUND_TIMEOUT`).
@@ -46,7 +51,7 @@ pub fn parse(obj: &Bound<'_, PyAny>) -> PyResult<Timeout> {
             Ok(ns) => ns,
             Err("nan") => return Err(PyValueError::new_err("Invalid value NaN (not a number)")),
             // up to 3.10, _PyTime_FromDouble said the _PyTime_t one; 3.11 the time_t one
-            Err(_) if crate::args::python_minor(obj.py()) < 11 => return Err(too_large()),
+            Err(_) if crate::args::python_minor(obj.py()) < 11 => return Err(too_large(obj.py())),
             Err(_) => {
                 return Err(PyOverflowError::new_err(
                     "timestamp out of range for platform time_t",
@@ -55,7 +60,7 @@ pub fn parse(obj: &Bound<'_, PyAny>) -> PyResult<Timeout> {
         }
     } else {
         let secs: i64 = match obj.cast::<PyInt>() {
-            Ok(i) => i.extract().map_err(|_| too_large())?,
+            Ok(i) => i.extract().map_err(|_| too_large(obj.py()))?,
             Err(_) => {
                 // CPython's own PyLong_AsLongLong, as _PyLong_AsTime_t calls it: `__index__`,
                 // and on 3.9 also `__int__` (with its DeprecationWarning) and 3.9's messages.
@@ -63,14 +68,15 @@ pub fn parse(obj: &Bound<'_, PyAny>) -> PyResult<Timeout> {
                 let value = unsafe { pyo3::ffi::PyLong_AsLongLong(obj.as_ptr()) };
                 match PyErr::take(obj.py()) {
                     Some(err) if err.is_instance_of::<PyOverflowError>(obj.py()) => {
-                        return Err(too_large())
+                        return Err(too_large(obj.py()))
                     }
                     Some(err) => return Err(err),
                     None => value,
                 }
             }
         };
-        secs.checked_mul(1_000_000_000).ok_or_else(too_large)?
+        secs.checked_mul(1_000_000_000)
+            .ok_or_else(|| too_large(obj.py()))?
     };
     if ns < 0 {
         return Err(PyValueError::new_err("Timeout value out of range"));
