@@ -7,7 +7,7 @@ use super::directive::{Directive, Spec};
 use super::local_time::LocalTime;
 use super::names::{ABDAY, ABMON, DAY, D_FMT, D_T_FMT, MON, T_FMT, T_FMT_AMPM};
 use super::output::{Full, Out};
-use super::padding::{add_str, cpy, do_number, number_tail};
+use super::padding::{add_str, cpy, do_number, number_tail, Decimal};
 
 /// What a conversion did with its directive.
 enum Converted {
@@ -50,12 +50,8 @@ fn convert(c: char, d: &mut Directive, tp: &LocalTime, out: &mut Out) -> Result<
         'c' | 'x' | 'X' | 'D' | 'F' | 'R' | 'r' | 'T' => composite(c, d, tp, out),
         's' => {
             let t = tp.timestamp;
-            let mut s = String::new();
-            if t < 0 {
-                s.push('-');
-            }
-            s.push_str(&t.unsigned_abs().to_string());
-            number_tail(out, &mut d.spec, 1, s, t < 0).map(|_| Written)
+            let s = Decimal::new(t < 0, t.unsigned_abs());
+            number_tail(out, &mut d.spec, 1, s.as_str(), t < 0).map(|_| Written)
         }
         'z' => offset(&mut d.spec, tp, out).map(|_| Written),
         _ => number(c, d, tp, out),
@@ -136,9 +132,20 @@ fn composite(c: char, d: &mut Directive, tp: &LocalTime, out: &mut Out) -> Resul
 /// the result padded to the width, upper-casing everything for `^` (`#` and
 /// lower-casing don't apply here).
 fn subformat(out: &mut Out, spec: &Spec, sub: &str, tp: &LocalTime) -> Result<(), Full> {
-    let chars: Vec<char> = sub.chars().collect();
-    let mut inner = Out::new(u64::MAX, usize::MAX);
-    format_into(&chars, tp, &mut inner)?;
+    // The sub-formats are short ASCII constants: their characters fit on the stack.
+    let mut chars = ['\0'; 32];
+    let mut len = 0;
+    for (slot, c) in chars.iter_mut().zip(sub.chars()) {
+        *slot = c;
+        len += 1;
+    }
+    debug_assert_eq!(
+        len,
+        sub.chars().count(),
+        "a sub-format longer than 32 characters"
+    );
+    let mut inner = Out::new(u64::MAX, usize::MAX, 64);
+    format_into(&chars[..len], tp, &mut inner)?;
     let n = inner.chars as i64;
     let delta = i64::from(spec.width) - n;
     let padc = if spec.pad == '0' { '0' } else { ' ' };

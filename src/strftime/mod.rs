@@ -115,9 +115,17 @@ pub fn strftime_with_limit(
     if fmt.contains('\0') {
         return Err(StrftimeError::EmbeddedNul);
     }
-    let chars: Vec<char> = fmt.chars().collect();
+    // At most one char per byte: reserved at once (`collect` would grow it step by step).
+    let mut chars: Vec<char> = Vec::with_capacity(fmt.len());
+    chars.extend(fmt.chars());
     let cap = python_buffer_cap(chars.len());
-    let mut out = Out::new(cap, max_bytes);
+    // Room for the usual result at once (numbers and names are a few bytes per directive);
+    // a longer one grows as it goes.
+    let mut out = Out::new(
+        cap,
+        max_bytes,
+        fmt.len().saturating_mul(4).saturating_add(32),
+    );
     match directives::format_into(&chars, t, &mut out) {
         Err(Full) => Ok(String::new()),
         Ok(()) if out.truncated => Err(StrftimeError::OutputTooLong { limit: max_bytes }),

@@ -18,9 +18,11 @@ pub(super) struct Out {
 }
 
 impl Out {
-    pub(super) fn new(cap: u64, limit: usize) -> Out {
+    /// `capacity`: the bytes reserved at once (the output usually fits, so it is not grown
+    /// piece by piece); never more than `limit`.
+    pub(super) fn new(cap: u64, limit: usize, capacity: usize) -> Out {
         Out {
-            buf: String::new(),
+            buf: String::with_capacity(capacity.min(limit)),
             chars: 0,
             cap,
             limit,
@@ -44,6 +46,26 @@ impl Out {
                 self.truncated = true;
             } else {
                 self.buf.push(c);
+            }
+        }
+        Ok(())
+    }
+
+    /// An ASCII string, as `push` of each of its characters would add it.
+    pub(super) fn push_ascii(&mut self, s: &str) -> Result<(), Full> {
+        debug_assert!(s.is_ascii());
+        if s.is_empty() {
+            return Ok(());
+        }
+        self.count(s.len() as u64)?;
+        if !self.truncated {
+            let room = self.limit - self.buf.len().min(self.limit);
+            if s.len() > room {
+                // `push` would have kept the characters that fit, then stopped.
+                self.buf.push_str(&s[..room]);
+                self.truncated = true;
+            } else {
+                self.buf.push_str(s);
             }
         }
         Ok(())

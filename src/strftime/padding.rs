@@ -17,6 +17,10 @@ pub(super) fn add_str(out: &mut Out, spec: &Spec, s: &str) -> Result<(), Full> {
 
 /// glibc `cpy(n, s)`: pad to the width, then copy with case mapping.
 pub(super) fn cpy(out: &mut Out, spec: &Spec, s: &str) -> Result<(), Full> {
+    if s.is_ascii() && !spec.to_low && !spec.to_upp {
+        pad_to_width(out, spec, s.len() as i64)?;
+        return out.push_ascii(s);
+    }
     let n = s.chars().count() as i64;
     pad_to_width(out, spec, n)?;
     for c in s.chars() {
@@ -40,6 +44,37 @@ pub(super) fn pad_to_width(out: &mut Out, spec: &Spec, n: i64) -> Result<(), Ful
     Ok(())
 }
 
+/// A decimal number with its sign, formatted on the stack (no allocation per field).
+pub(super) struct Decimal {
+    buf: [u8; 21],
+    start: usize,
+}
+
+impl Decimal {
+    pub(super) fn new(negative: bool, mut magnitude: u64) -> Decimal {
+        let mut buf = [0u8; 21];
+        let mut start = buf.len();
+        loop {
+            start -= 1;
+            buf[start] = b'0' + (magnitude % 10) as u8;
+            magnitude /= 10;
+            if magnitude == 0 {
+                break;
+            }
+        }
+        if negative {
+            start -= 1;
+            buf[start] = b'-';
+        }
+        Decimal { buf, start }
+    }
+
+    pub(super) fn as_str(&self) -> &str {
+        // Only ASCII digits and '-' were written.
+        std::str::from_utf8(&self.buf[self.start..]).unwrap_or("")
+    }
+}
+
 /// glibc `DO_NUMBER(d, v)` / `DO_NUMBER_SPACEPAD(d, v)` and `do_number:`.
 pub(super) fn do_number(
     out: &mut Out,
@@ -52,12 +87,8 @@ pub(super) fn do_number(
     if spacepad && spec.pad != '0' && spec.pad != '-' {
         spec.pad = '_';
     }
-    let mut s = String::new();
-    if v < 0 {
-        s.push('-');
-    }
-    s.push_str(&v.unsigned_abs().to_string());
-    number_tail(out, spec, digits, s, v < 0)
+    let number = Decimal::new(v < 0, u64::from(v.unsigned_abs()));
+    number_tail(out, spec, digits, number.as_str(), v < 0)
 }
 
 /// glibc `do_number_sign_and_padding:`. `s` includes the sign.
@@ -65,10 +96,9 @@ pub(super) fn number_tail(
     out: &mut Out,
     spec: &mut Spec,
     digits: i32,
-    s: String,
+    mut s: &str,
     negative: bool,
 ) -> Result<(), Full> {
-    let mut s: &str = &s;
     if spec.pad != '-' {
         let padding = i64::from(digits) - s.len() as i64;
         if padding > 0 {
