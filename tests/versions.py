@@ -25,9 +25,10 @@ RAGGED_EOF_RAISES = PY >= (3, 10)
 # - A zero-length send()/sendall(): 3.9 raises SSLEOFError ("EOF occurred in violation of
 #   protocol"), 3.10+ returns 0 / None.
 TLS_EMPTY_WRITE_WORKS = PY >= (3, 10)
-# - Writing after the peer closed (AF_UNIX: EPIPE): 3.9 raises the BrokenPipeError itself, 3.10+
-#   wraps OpenSSL's failed write as SSLEOFError.
-TLS_WRITE_AFTER_CLOSE = ssl.SSLEOFError if PY >= (3, 10) else BrokenPipeError
+# - Writing after the peer closed (AF_UNIX: EPIPE): 3.9 raises the BrokenPipeError itself;
+#   3.10 to 3.12 take SSL_write_ex's failure for an EOF and raise SSLEOFError; 3.13 reports the
+#   system call's error again (BrokenPipeError), as it does for a failed read.
+TLS_WRITE_AFTER_CLOSE = ssl.SSLEOFError if (3, 10) <= PY < (3, 13) else BrokenPipeError
 # - shared_ciphers(): 3.9 lists the context's ciphers on the client side and before the
 #   handshake too; 3.10+ returns None there (only a server after the handshake has a list).
 SHARED_CIPHERS_SERVER_ONLY = PY >= (3, 10)
