@@ -24,8 +24,9 @@ pub fn python_minor(py: Python<'_>) -> u8 {
     *MINOR.get_or_init(|| py.version_info().minor)
 }
 
-/// 3.9's `float_argument_error`, which its `PyArg_Parse` integer formats call first.
-fn reject_float_on_3_9(obj: &Bound<'_, PyAny>) -> PyResult<()> {
+/// 3.9's `float_argument_error`, which its `PyArg_Parse` integer formats call first (and 3.9's
+/// `sock_initobj` before it reads `fileno`).
+pub fn reject_float_on_3_9(obj: &Bound<'_, PyAny>) -> PyResult<()> {
     if obj.is_instance_of::<pyo3::types::PyFloat>() && python_minor(obj.py()) < 10 {
         return Err(PyTypeError::new_err("integer argument expected, got float"));
     }

@@ -562,6 +562,10 @@ def test_send_sizes(certs, tls_pair, size):
         return run_pair(server, client, smod, cmod, timeout=PATIENCE * 2)
 
     server_result, client_result = parity(scenario, *tls_pair)
+    if size == 0 and not TLS_EMPTY_WRITE_WORKS:
+        # 3.9: the empty payload's own send() is the empty write that raises
+        assert client_result[1] is ssl.SSLEOFError, client_result
+        return
     assert server_result == ok((size, digest))
     expected_sent = size if size <= MiB else None
     assert client_result == ok((expected_sent, 0, None, b"done"))

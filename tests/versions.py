@@ -17,6 +17,12 @@ PY = sys.version_info[:2]
 TIMEOUT_IS_TIMEOUTERROR = PY >= (3, 10)
 TIMEOUT_TRACEBACK_NAME = "TimeoutError" if TIMEOUT_IS_TIMEOUTERROR else "socket.timeout"
 
+# 3.9's parser reports an EOF inside brackets (`x = (`) on the line after the last for a file
+# (`python s.py`), on the last line for the same text given to compile(); runpy, pdb and
+# `ferrosock run` compile the text, so on 3.9 their traceback names another line. 3.10's
+# parser gives both the same line.
+SYNTAX_ERROR_AT_EOF_AS_FILE = PY >= (3, 10)
+
 # TLS (the stdlib's `ssl` over the same OpenSSL, so the differences are in _ssl.c):
 # 3.10 moved _ssl to SSL_read_ex/SSL_write_ex and OpenSSL 3's strict EOF handling.
 # - A peer that closes without close_notify: 3.9 reads b"" even with suppress_ragged_eofs=False;

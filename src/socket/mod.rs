@@ -117,7 +117,8 @@ impl Socket {
         let fd = match fileno {
             Some(obj) => {
                 // CPython's PyLong_AsSocket_t: a C long cast to int, so 2**31 wraps negative
-                // and 2**32 is descriptor 0, as there.
+                // and 2**32 is descriptor 0, as there. 3.9 refuses a float first.
+                args::reject_float_on_3_9(obj)?;
                 let fd = args::c_long(obj)? as RawFd;
                 if fd < 0 {
                     return Err(PyValueError::new_err("negative file descriptor"));
