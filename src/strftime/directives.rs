@@ -128,12 +128,21 @@ fn composite(c: char, d: &mut Directive, tp: &LocalTime, out: &mut Out) -> Resul
     subformat(out, &d.spec, sub, tp).map(|_| Written)
 }
 
+/// The longest sub-format `subformat` takes (the C locale's are 8 to 20 characters).
+const SUBFORMAT_MAX: usize = 32;
+const _: () = assert!(
+    D_T_FMT.len() <= SUBFORMAT_MAX
+        && D_FMT.len() <= SUBFORMAT_MAX
+        && T_FMT.len() <= SUBFORMAT_MAX
+        && T_FMT_AMPM.len() <= SUBFORMAT_MAX
+);
+
 /// glibc `subformat:` -- format a fixed sub-format without flags, then add
 /// the result padded to the width, upper-casing everything for `^` (`#` and
 /// lower-casing don't apply here).
 fn subformat(out: &mut Out, spec: &Spec, sub: &str, tp: &LocalTime) -> Result<(), Full> {
     // The sub-formats are short ASCII constants: their characters fit on the stack.
-    let mut chars = ['\0'; 32];
+    let mut chars = ['\0'; SUBFORMAT_MAX];
     let mut len = 0;
     for (slot, c) in chars.iter_mut().zip(sub.chars()) {
         *slot = c;
@@ -142,7 +151,7 @@ fn subformat(out: &mut Out, spec: &Spec, sub: &str, tp: &LocalTime) -> Result<()
     debug_assert_eq!(
         len,
         sub.chars().count(),
-        "a sub-format longer than 32 characters"
+        "a sub-format longer than SUBFORMAT_MAX characters"
     );
     let mut inner = Out::new(u64::MAX, usize::MAX, 64);
     format_into(&chars[..len], tp, &mut inner)?;

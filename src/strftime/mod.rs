@@ -124,7 +124,7 @@ pub fn strftime_with_limit(
     let mut out = Out::new(
         cap,
         max_bytes,
-        fmt.len().saturating_mul(4).saturating_add(32),
+        fmt.len().saturating_mul(4).saturating_add(32).min(4096),
     );
     match directives::format_into(&chars, t, &mut out) {
         Err(Full) => Ok(String::new()),
