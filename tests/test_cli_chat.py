@@ -179,3 +179,49 @@ def test_a_message_arriving_while_typing_goes_above_the_typed_line():
             assert text.endswith("\r\n"), repr(text[-40:])  # the shell's prompt on a new line
         finally:
             term.close()
+
+
+LOST_SIGINT = """
+import signal, sys, threading, time
+from ferrosock._cli_native import _CtrlC
+
+def elsewhere():
+    time.sleep(0.3)  # the main thread is waiting in read() by now
+    # Python's handler runs on this thread: the main thread's read() is not interrupted, as
+    # when a SIGINT lands in input() just before it starts to wait
+    signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+with _CtrlC() as ctrl_c:
+    try:
+        threading.Thread(target=elsewhere).start()
+        sys.stdin.readline()
+        print("read a line")
+    except KeyboardInterrupt:
+        ctrl_c.handled()
+        print("interrupted")
+print("wakeup fd restored:", signal.set_wakeup_fd(-1))
+"""
+
+
+def test_a_sigint_that_interrupted_no_wait_still_ends_the_chat():
+    """The chat's Ctrl-C relay: a SIGINT whose handler ran while the main thread was not yet
+    waiting (here: on another thread) is sent to the main thread again, so input() ends."""
+    keyboard, typing = os.pipe()  # held open and never written: without the relay, read() sleeps on
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LOST_SIGINT],
+        stdin=keyboard,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    os.close(keyboard)
+    try:
+        out, err = proc.communicate(timeout=PATIENCE)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        os.close(typing)
+    assert proc.returncode == 0, err
+    assert out.splitlines() == ["interrupted", "wakeup fd restored: -1"]

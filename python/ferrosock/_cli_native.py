@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import runpy
+import select
 import signal
 import socket
 import socketserver
@@ -277,6 +279,83 @@ CHAT_HELP = "type '@NAME text' to send, '/who' to list users, 'q' or '/quit' (or
 PROMPT = "> "
 
 
+class _CtrlC:
+    """Makes one Ctrl-C always end the chat, wherever it lands.
+
+    CPython's signal handler only sets a flag; the main thread acts on it when it next runs
+    Python code or when a blocking call is interrupted. `input()` waits for a key in readline's
+    `select()`: a SIGINT that lands after the prompt is drawn but before `select()` starts
+    waiting (microseconds, more on a loaded machine) interrupts nothing, and the chat sleeps on
+    until the next key. Here a thread hears every SIGINT through `signal.set_wakeup_fd`; if the
+    main thread has not said `handled()` a moment later, the thread signals the main thread
+    again, which by then is waiting in `select()`, and that wait ends in KeyboardInterrupt.
+    """
+
+    PATIENCE = 0.25  # seconds the main thread has to act on a SIGINT before it is sent again
+
+    def __init__(self) -> None:
+        self._handled = threading.Event()
+        self._stop = threading.Event()
+        self._pipe: tuple[int, int] | None = None
+        self._old_fd = -1
+        self._watcher: threading.Thread | None = None
+
+    def __enter__(self) -> _CtrlC:
+        if threading.current_thread() is not threading.main_thread() or not hasattr(
+            signal, "pthread_kill"
+        ):
+            return self
+        self._pipe = os.pipe()
+        os.set_blocking(self._pipe[1], False)  # set_wakeup_fd wants a non-blocking descriptor
+        try:
+            self._old_fd = signal.set_wakeup_fd(self._pipe[1], warn_on_full_buffer=False)
+        except ValueError:  # not in the main interpreter
+            self._close_pipe()
+            return self
+        self._watcher = threading.Thread(
+            target=self._watch, args=(threading.main_thread().ident,), daemon=True
+        )
+        self._watcher.start()
+        return self
+
+    def handled(self) -> None:
+        """The main thread has its KeyboardInterrupt: no more signals for it."""
+        self._handled.set()
+
+    def _watch(self, main: int) -> None:
+        assert self._pipe is not None
+        while not self._stop.is_set():
+            select.select([self._pipe[0]], [], [])
+            try:
+                numbers = os.read(self._pipe[0], 512)
+            except OSError:
+                return
+            while signal.SIGINT in numbers and not self._handled.wait(self.PATIENCE):
+                if self._stop.is_set():
+                    return
+                signal.pthread_kill(main, signal.SIGINT)
+                numbers = b""  # that signal writes its own byte, read on the next turn
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pipe is None:
+            return
+        self._stop.set()
+        signal.set_wakeup_fd(self._old_fd)
+        try:
+            os.write(self._pipe[1], b"\0")  # wakes the watcher; 0 is no signal
+        except OSError:
+            pass
+        if self._watcher is not None:
+            self._watcher.join(1)
+        self._close_pipe()
+
+    def _close_pipe(self) -> None:
+        if self._pipe is not None:
+            for fd in self._pipe:
+                os.close(fd)
+            self._pipe = None
+
+
 class _ChatScreen:
     """Where the chat's lines go. On a terminal, a message that arrives while the user types
     is printed above the line being typed, and the prompt and the typed text are drawn again
@@ -366,37 +445,39 @@ def chat_client(args: argparse.Namespace) -> int:
             screen.show(f"{_printable(sender)}: {_printable(text)}")
 
     reader = threading.Thread(target=deliveries, daemon=True)
-    try:
-        screen.reply(f"joined as {args.name}; {CHAT_HELP}")
-        reader.start()
-        while True:
-            try:
-                line = screen.read().strip()
-            except EOFError:
-                break
-            if not line:
-                continue
-            if line in ("q", "/quit"):  # 'q' ends the conversation, as in the lesson's client
-                break
-            try:
-                if line == "/who":
-                    screen.reply("users: " + ", ".join(client.who()))
-                elif line.startswith("@") and " " in line:
-                    to, text = line[1:].split(" ", 1)
-                    client.send(to, text)
-                else:
-                    screen.reply(CHAT_HELP)
-            except (clients.ChatError, ValueError, OSError) as exc:
-                screen.reply(_chat_failure(exc))
-            tell_if_rejoined()
-    except KeyboardInterrupt:
-        print(flush=True)  # so the shell's prompt starts on a line of its own, not after ^C
-    finally:
-        done.set()
-        if reader.is_alive():
-            reader.join(1)
+    with _CtrlC() as ctrl_c:
         try:
-            client.close()
-        except OSError:
-            pass
+            screen.reply(f"joined as {args.name}; {CHAT_HELP}")
+            reader.start()
+            while True:
+                try:
+                    line = screen.read().strip()
+                except EOFError:
+                    break
+                if not line:
+                    continue
+                if line in ("q", "/quit"):  # 'q' ends the conversation, as in the lesson's client
+                    break
+                try:
+                    if line == "/who":
+                        screen.reply("users: " + ", ".join(client.who()))
+                    elif line.startswith("@") and " " in line:
+                        to, text = line[1:].split(" ", 1)
+                        client.send(to, text)
+                    else:
+                        screen.reply(CHAT_HELP)
+                except (clients.ChatError, ValueError, OSError) as exc:
+                    screen.reply(_chat_failure(exc))
+                tell_if_rejoined()
+        except KeyboardInterrupt:
+            ctrl_c.handled()
+            print(flush=True)  # so the shell's prompt starts on a line of its own, not after ^C
+        finally:
+            done.set()
+            if reader.is_alive():
+                reader.join(1)
+            try:
+                client.close()
+            except OSError:
+                pass
     return 0
