@@ -275,6 +275,32 @@ def test_idle_timeout_and_max_connections():
         assert tcp_roundtrip(srv.address, b"3") == b"3"
 
 
+@pytest.mark.parametrize("kind", ["echo", "handler"])
+def test_idle_timeout_counts_from_the_last_message(kind):
+    """A connection that keeps talking outlives its idle limit many times over (the timer set
+    at the first message fires and moves on to the newest deadline), and once silent it is
+    closed no sooner than the limit after its last message."""
+    limit = 0.3
+    if kind == "echo":
+        srv = servers.EchoServer((HOST, 0), idle_timeout=limit)
+    else:
+        srv = servers.StreamServer((HOST, 0), lambda data, peer: data, idle_timeout=limit)
+    with srv, socket.create_connection(srv.address, timeout=5) as s:
+        started = time.monotonic()
+        for i in range(12):  # 1.2 s of talk, a message every 0.1 s
+            s.sendall(b"%02d" % i)
+            assert s.recv(2) == b"%02d" % i
+            time.sleep(0.1)
+        assert time.monotonic() - started > 3 * limit
+        s.sendall(b"ok")
+        assert s.recv(2) == b"ok"
+        last = time.monotonic()
+        assert s.recv(1) == b""  # closed once silent
+        silent = time.monotonic() - last
+        assert limit - 0.01 <= silent < 3.0, silent
+        assert srv.stats()["errors"] == 0
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="kind"):
         servers.EchoServer((HOST, 0), kind="sctp")

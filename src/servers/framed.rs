@@ -10,6 +10,8 @@ use pyo3::prelude::*;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
+use crate::runtime::with_timers;
+
 use super::behaviour::data_repr;
 use super::shared::Shared;
 
@@ -36,7 +38,7 @@ pub async fn serve_frames(
         };
         let read = async {
             match shared.options.idle_timeout {
-                Some(idle) => tokio::time::timeout(idle, read).await.ok(),
+                Some(idle) => with_timers(|| tokio::time::timeout(idle, read)).await.ok(),
                 None => Some(read.await),
             }
         };
@@ -75,7 +77,7 @@ pub async fn serve_frames(
             let mut limited = (&mut stream).take(left);
             let read = limited.read_buf(&mut body);
             let read = match shared.options.idle_timeout {
-                Some(idle) => tokio::time::timeout(idle, read).await.ok(),
+                Some(idle) => with_timers(|| tokio::time::timeout(idle, read)).await.ok(),
                 None => Some(read.await),
             };
             match read {

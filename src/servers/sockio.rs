@@ -7,65 +7,34 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
+use rustix::net::{RecvFlags, SendFlags};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
+
+use crate::runtime::with_timers;
 
 /// `stream.try_read(buf)`, by a raw `recvfrom` system call.
 ///
 /// glibc's `recv` is a thread-cancellation point: in a process with more than one thread (a
 /// Python extension always is one) every call brackets the system call with
 /// `__pthread_enable_asynccancel`/`disable`, about 30 instructions that only matter to
-/// `pthread_cancel`, which nothing here uses. Same system call, same errors.
+/// `pthread_cancel`, which nothing here uses. rustix makes the system call itself (inline, on
+/// Linux), and its error comes back in the return value rather than through `errno`. Same
+/// system call, same errors.
 pub(super) fn recv_now(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: recvfrom writes at most `buf.len()` bytes into `buf`, borrowed mutably here.
-    unsafe {
-        transfer_now(
-            stream,
-            Interest::READABLE,
-            libc::SYS_recvfrom,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            0,
-        )
-    }
+    stream.try_io(Interest::READABLE, || {
+        match rustix::net::recv(stream, &mut *buf, RecvFlags::empty()) {
+            Ok((n, _)) => Ok(n),
+            Err(errno) => Err(errno.into()),
+        }
+    })
 }
 
 /// `stream.try_write(data)`, by a raw `sendto` system call (see `recv_now`), with
 /// `MSG_NOSIGNAL` as std's own writes: a closed peer is EPIPE, not SIGPIPE.
 pub(super) fn send_now(stream: &TcpStream, data: &[u8]) -> io::Result<usize> {
-    // SAFETY: sendto only reads `data.len()` bytes from `data`.
-    unsafe {
-        transfer_now(
-            stream,
-            Interest::WRITABLE,
-            libc::SYS_sendto,
-            data.as_ptr().cast_mut().cast(),
-            data.len(),
-            libc::MSG_NOSIGNAL,
-        )
-    }
-}
-
-/// `recvfrom`/`sendto` (`call`) on `stream` with no address, through tokio's readiness.
-///
-/// # Safety
-/// `buf` must be valid for `len` bytes: writable for `recvfrom`, readable for `sendto`.
-unsafe fn transfer_now(
-    stream: &TcpStream,
-    interest: Interest,
-    call: libc::c_long,
-    buf: *mut libc::c_void,
-    len: usize,
-    flags: libc::c_int,
-) -> io::Result<usize> {
-    let fd = stream.as_raw_fd();
-    stream.try_io(interest, || {
-        let null = std::ptr::null_mut::<libc::c_void>();
-        // SAFETY: as the caller promised for `buf`; the address arguments are null (and 0).
-        match unsafe { libc::syscall(call, fd, buf, len, flags, null, null) } {
-            -1 => Err(io::Error::last_os_error()),
-            n => Ok(n as usize),
-        }
+    stream.try_io(Interest::WRITABLE, || {
+        rustix::net::send(stream, data, SendFlags::NOSIGNAL).map_err(io::Error::from)
     })
 }
 
@@ -104,7 +73,7 @@ async fn writable_within(stream: &TcpStream, stalled: Option<Duration>) -> io::R
     };
     let mut queued = send_queue(stream);
     loop {
-        if let Ok(ready) = tokio::time::timeout(stalled, ready()).await {
+        if let Ok(ready) = with_timers(|| tokio::time::timeout(stalled, ready())).await {
             return ready;
         }
         match (queued, send_queue(stream)) {

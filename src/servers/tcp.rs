@@ -32,7 +32,7 @@ use super::python_calls::{self, HandlerFailed};
 use super::shared::{peer_tuple, Live, Shared};
 use super::sockio::{flush, recv_now, send_now};
 use super::stats::OpenConnection;
-use crate::runtime::ServerWorkers;
+use crate::runtime::{with_timers, ServerWorkers};
 
 /// Each worker's read buffer: as large as uvloop's, so a 100 KiB message reaches a handler in
 /// one call when the kernel has it all.
@@ -138,7 +138,7 @@ pub async fn serve_tcp(
                 shared.release_slot();
                 shared.stats.error();
                 // EMFILE and friends: back off briefly instead of spinning.
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                with_timers(|| tokio::time::sleep(Duration::from_millis(10))).await;
             }
         }
     }
@@ -249,8 +249,10 @@ async fn serve_chunks(stream: &TcpStream, peer: &SocketAddr, shared: &Shared) {
     let peer_py = matches!(shared.behaviour, Behaviour::Python { .. })
         .then(|| Python::attach(|py| peer_tuple(py, *peer)));
     let mut idle = None;
+    // The idle limit counts from the last message, not from a wake-up that found nothing.
+    let mut rearm = true;
     loop {
-        match readable_within(stream, shared.options.idle_timeout, &mut idle).await {
+        match readable_within(stream, shared.options.idle_timeout, &mut idle, rearm).await {
             Some(Ok(())) => {}
             Some(Err(_)) => {
                 shared.stats.error();
@@ -259,6 +261,7 @@ async fn serve_chunks(stream: &TcpStream, peer: &SocketAddr, shared: &Shared) {
             None => return,
         }
         let step = with_scratch(|buf| answer_chunk(stream, buf, *peer, shared, peer_py.as_ref()));
+        rearm = !matches!(step, Step::WouldBlock);
         match step {
             Step::Done | Step::WouldBlock => {}
             Step::Close => return,
@@ -374,32 +377,100 @@ async fn flush_rest(stream: &TcpStream, rest: Vec<u8>, total: usize, shared: &Sh
     true
 }
 
-/// Until `stream` has data or end-of-stream (Some), or `limit` passes first (None).
+/// A connection's idle limit: when it ends (`deadline`, moved on by every message) and the
+/// tokio timer that wakes the connection to look (`sleep`).
+///
+/// Moving a tokio timer on costs more than the rest of an echo (reading the clock, converting
+/// the deadline to the timer wheel's ticks, registering the waker again: about 300
+/// instructions a message, callgrind). So a message only notes the new deadline, and the
+/// timer stays where it was: when it fires before the deadline, it is moved there then, at
+/// most once per `limit` rather than once per message.
+struct IdleTimer {
+    deadline: tokio::time::Instant,
+    sleep: Pin<Box<Sleep>>,
+    /// Polled since it was created or moved: it holds the task's waker, and will wake it.
+    armed: bool,
+}
+
+impl IdleTimer {
+    /// After a message: the deadline is `limit` from now (the first time, a timer is made).
+    #[inline(never)]
+    fn move_on(timer: &mut Option<Box<IdleTimer>>, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        match timer {
+            Some(timer) => timer.deadline = deadline,
+            None => {
+                *timer = Some(Box::new(IdleTimer {
+                    deadline,
+                    sleep: Box::pin(with_timers(|| tokio::time::sleep_until(deadline))),
+                    armed: false,
+                }))
+            }
+        }
+    }
+
+    /// Ready once the deadline has passed; otherwise the task is woken when it may have.
+    /// (Out of line: only connections with a limit come here, and the echo loop stays small.)
+    #[inline(never)]
+    fn poll_passed(&mut self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        if self.armed && !self.sleep.is_elapsed() {
+            return Poll::Pending;
+        }
+        loop {
+            match self.sleep.as_mut().poll(cx) {
+                Poll::Pending => {
+                    self.armed = true;
+                    return Poll::Pending;
+                }
+                Poll::Ready(()) if tokio::time::Instant::now() >= self.deadline => {
+                    return Poll::Ready(())
+                }
+                // Fired for an older deadline: on to the current one.
+                Poll::Ready(()) => self.sleep.as_mut().reset(self.deadline),
+            }
+        }
+    }
+}
+
+/// Until `stream` may have data or end-of-stream (Some), or `limit` passes first (None).
 ///
 /// The limit's timer is one per connection, allocated on the first wait (only when there is a
-/// limit) and re-armed for each later one, in `timer`: a `tokio::time::timeout` per wait would
-/// put its `Sleep` (about 100 bytes) inline in every idle connection's future. Readiness comes
-/// through the stream's own reader waker, so the wait holds nothing but references:
-/// `TcpStream::readable()` would keep a waiter of its own, 150 bytes in every idle connection.
+/// limit); each wait after a message (`rearm`) moves its deadline on (see `IdleTimer`). A
+/// `tokio::time::timeout` per wait would put its `Sleep` (about 100 bytes) inline in every
+/// idle connection's future. Readiness comes through the stream's own reader waker, so the
+/// wait holds nothing but references: `TcpStream::readable()` would keep a waiter of its own,
+/// 150 bytes in every idle connection.
+///
+/// Only the first poll asks tokio (`poll_read_ready`, which also registers the waker). A poll
+/// after that one's `Pending` is the wake-up, and it goes straight to the read instead of
+/// asking again: the read itself (`try_io`) looks at the readiness first, so a wake-up that
+/// brought nothing costs one atomic load and a `WouldBlock`, after which the caller waits
+/// again. That is one readiness poll a message instead of two (and a thread-local look-up
+/// fewer, for tokio's task budget), as in tokio's own `read`, which polls readiness and reads
+/// in one call. A wake-up once the timer has fired does ask, so data that came at the same
+/// moment still wins over the limit.
 fn readable_within<'a>(
     stream: &'a TcpStream,
     limit: Option<Duration>,
-    timer: &'a mut Option<Pin<Box<Sleep>>>,
+    timer: &'a mut Option<Box<IdleTimer>>,
+    rearm: bool,
 ) -> impl Future<Output = Option<io::Result<()>>> + 'a {
-    if let Some(limit) = limit {
-        let deadline = tokio::time::Instant::now() + limit;
-        match timer {
-            Some(sleep) => sleep.as_mut().reset(deadline),
-            None => *timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
-        }
+    if let (Some(limit), true) = (limit, rearm) {
+        IdleTimer::move_on(timer, limit);
     }
+    let mut woken = false;
     poll_fn(move |cx| {
+        let timer = timer.as_deref_mut().filter(|_| limit.is_some());
+        if woken && !timer.as_ref().is_some_and(|timer| timer.sleep.is_elapsed()) {
+            return Poll::Ready(Some(Ok(())));
+        }
         if let Poll::Ready(ready) = stream.poll_read_ready(cx) {
             return Poll::Ready(Some(ready));
         }
+        woken = true;
         match timer {
-            Some(sleep) if limit.is_some() => sleep.as_mut().poll(cx).map(|()| None),
-            _ => Poll::Pending,
+            Some(timer) => timer.poll_passed(cx).map(|()| None),
+            None => Poll::Pending,
         }
     })
 }
@@ -410,8 +481,9 @@ fn readable_within<'a>(
 async fn serve_blocking_handler(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     let peer_py = Python::attach(|py| peer_tuple(py, peer));
     let mut idle = None;
+    let mut rearm = true;
     loop {
-        match readable_within(&stream, shared.options.idle_timeout, &mut idle).await {
+        match readable_within(&stream, shared.options.idle_timeout, &mut idle, rearm).await {
             Some(Ok(())) => {}
             Some(Err(_)) => {
                 shared.stats.error();
@@ -423,6 +495,7 @@ async fn serve_blocking_handler(stream: TcpStream, peer: SocketAddr, shared: &Sh
             Ok(n) => Ok(buf[..n].to_vec()),
             Err(err) => Err(err),
         });
+        rearm = !matches!(&read, Err(err) if err.kind() == io::ErrorKind::WouldBlock);
         let data = match read {
             Ok(data) if data.is_empty() => return,
             Ok(data) => data,

@@ -39,6 +39,10 @@ class Contender:
 TOKIO = "tokio"
 NATIVE_ECHO = "ferrosock-echo"
 NATIVE_HANDLER = "ferrosock-handler"
+# The EchoServer with an idle limit, whose timer is pushed back on every message: served for
+# the instructions suite only (the echo suite's table has the plain one).
+NATIVE_ECHO_IDLE = "ferrosock-echo-idle"
+IDLE_TIMEOUT = 60.0
 ASYNCIO_HANDLER = "asyncio-handler"
 UVLOOP_HANDLER = "uvloop-handler"
 
@@ -86,6 +90,8 @@ def _serve_native(key: str) -> None:
     runtime.configure(workers=1)
     if key == NATIVE_ECHO:
         server: servers.Server = servers.EchoServer((HOST, 0), backlog=BACKLOG)
+    elif key == NATIVE_ECHO_IDLE:
+        server = servers.EchoServer((HOST, 0), backlog=BACKLOG, idle_timeout=IDLE_TIMEOUT)
     else:
         server = servers.StreamServer((HOST, 0), echo_handler, backlog=BACKLOG)
     # Bound and listening since construction: a connect made now waits in the backlog.
@@ -174,11 +180,11 @@ def _event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
 
 def serve(key: str) -> int:
     """Serve as contender ``key`` until killed."""
-    if key not in BY_KEY or key == TOKIO:
+    if (key not in BY_KEY and key != NATIVE_ECHO_IDLE) or key == TOKIO:
         print(f"unknown echo contender {key!r}", file=sys.stderr)
         return 2
     _exit_when_orphaned()
-    if key in (NATIVE_ECHO, NATIVE_HANDLER):
+    if key in (NATIVE_ECHO, NATIVE_ECHO_IDLE, NATIVE_HANDLER):
         _serve_native(key)
     elif key == "socketserver":
         _serve_socketserver()

@@ -112,6 +112,13 @@ CONTENDERS = (
         counterpart="uvloop-protocol",
     ),
     Contender(
+        "ferrosock-echo-idle",
+        "ferrosock EchoServer, idle_timeout=60",
+        "python",
+        _python(ECHO_MAIN, "ferrosock-echo-idle"),
+        counterpart="uvloop-protocol",
+    ),
+    Contender(
         "ferrosock-handler",
         "ferrosock StreamServer + handler",
         "python",
