@@ -67,7 +67,14 @@ DURATION_ENV = "FERROSOCK_BENCH_ECHO_DURATION"
 
 REPO = Path(__file__).resolve().parents[3]
 TOKIO_EXAMPLE = REPO / "examples" / "tokio_echo.rs"
-TOKIO_BINARY = REPO / "target" / "release" / "examples" / "tokio_echo"
+
+
+def _tokio_binary() -> Path:
+    """Where cargo puts the example: under $CARGO_TARGET_DIR when it is set, as cargo does."""
+    target = os.environ.get("CARGO_TARGET_DIR")
+    return (Path(target) if target else REPO / "target") / "release" / "examples" / "tokio_echo"
+
+
 TOKIO_BUILD = ["cargo", "build", "--release", "--example", "tokio_echo", "--quiet"]
 TOKIO_BUILD_TIMEOUT = 900
 
@@ -92,9 +99,10 @@ def _uvloop_missing() -> str | None:
 def _tokio_binary_fresh() -> bool:
     # The example uses tokio alone, none of the library: cargo would rebuild the whole
     # extension first whenever src/ changed, so a binary newer than its inputs is kept.
-    if not TOKIO_BINARY.exists():
+    binary = _tokio_binary()
+    if not binary.exists():
         return False
-    built = TOKIO_BINARY.stat().st_mtime
+    built = binary.stat().st_mtime
     inputs = [TOKIO_EXAMPLE, REPO / "Cargo.toml", REPO / "Cargo.lock"]
     return all(not p.exists() or p.stat().st_mtime <= built for p in inputs)
 
@@ -103,8 +111,9 @@ def _tokio_ceiling(progress: Callable[[str], None]) -> tuple[Path | None, str | 
     """The tokio example binary, built when needed, or None and why it is skipped."""
     if not TOKIO_EXAMPLE.exists():
         return None, "examples/tokio_echo.rs is not in this checkout"
+    binary = _tokio_binary()
     if _tokio_binary_fresh():
-        return TOKIO_BINARY, None
+        return binary, None
     cargo = shutil.which("cargo")
     if cargo is None:
         return None, "cargo is not installed, so examples/tokio_echo.rs cannot be built"
@@ -122,9 +131,9 @@ def _tokio_ceiling(progress: Callable[[str], None]) -> tuple[Path | None, str | 
     if built.returncode != 0:
         last = built.stderr.strip().splitlines()[-1:] or ["no output"]
         return None, f"cargo build failed: {last[0]}"
-    if not TOKIO_BINARY.exists():
-        return None, f"cargo build made no {TOKIO_BINARY.relative_to(REPO)}"
-    return TOKIO_BINARY, None
+    if not binary.exists():
+        return None, f"cargo build made no {binary}"
+    return binary, None
 
 
 def _available(
