@@ -87,8 +87,10 @@ def test_targets_are_marked_met_or_not_met() -> None:
     by_server = {line.split(" fewer")[0]: line for line in lines[1:]}
     assert by_server["target: ferrosock EchoServer"].endswith("0.63x: met")
     assert by_server["target: ferrosock StreamServer + handler"].endswith("1.12x: NOT MET")
+    # The idle-limit EchoServer shares its counterpart with the plain one: measured on one side.
+    assert by_server["target: ferrosock EchoServer, idle_timeout=60"].endswith("-: not measured")
     # Neither side of the framed or the UDP pair measured: no line for them.
-    assert len(lines) == 3
+    assert len(lines) == 4
     (alone,) = instructions_suite.targets({"ferrosock-framed": 5000.0})
     assert alone.endswith("-: not measured")
 
