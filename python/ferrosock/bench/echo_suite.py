@@ -96,10 +96,9 @@ def _uvloop_missing() -> str | None:
     return None
 
 
-def _tokio_binary_fresh() -> bool:
+def _tokio_binary_fresh(binary: Path) -> bool:
     # The example uses tokio alone, none of the library: cargo would rebuild the whole
     # extension first whenever src/ changed, so a binary newer than its inputs is kept.
-    binary = _tokio_binary()
     if not binary.exists():
         return False
     built = binary.stat().st_mtime
@@ -112,7 +111,7 @@ def _tokio_ceiling(progress: Callable[[str], None]) -> tuple[Path | None, str | 
     if not TOKIO_EXAMPLE.exists():
         return None, "examples/tokio_echo.rs is not in this checkout"
     binary = _tokio_binary()
-    if _tokio_binary_fresh():
+    if _tokio_binary_fresh(binary):
         return binary, None
     cargo = shutil.which("cargo")
     if cargo is None:
